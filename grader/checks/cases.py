@@ -1,0 +1,129 @@
+"""Where a check's cases come from: shipped fixtures (public) or the salt and the reference (hidden).
+
+Public cases are built once from the reference solution by ``scripts/make_fixtures.py`` and
+shipped inside the package (``grader/checks/fixtures/<notebook>.npz``), so a student's
+self-check needs no reference. Hidden cases are built at grading time from a course-private
+salt; when a check needs expected values, they come from the reference, found by
+:mod:`grader.references` outside the installed package.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from grader.checks import checks_for
+from grader.checks.base import DEFAULT_SALT, Case, Check, hidden_seed, public_seed
+
+FIXTURE_FORMAT = 1
+
+
+def salt_from_environment() -> str:
+    """The course's salt: ``DNN_KIT_SALT``, else the repository's default."""
+    return os.environ.get("DNN_KIT_SALT") or DEFAULT_SALT
+
+
+def build_public(check: Check, reference) -> list[Case]:
+    """Build a public check's cases from its fixed seed (what the fixtures hold)."""
+    return check.build(public_seed(check.id), reference if check.needs_reference else None)
+
+
+def hidden_cases(check: Check, salt: str, reference) -> list[Case]:
+    """Build a hidden check's cases from the salt; ``reference`` is needed when the check says so."""
+    if check.needs_reference and reference is None:
+        raise RuntimeError(f"check {check.id} needs the reference solutions, which were not found")
+    return check.build(hidden_seed(salt, check.id), reference if check.needs_reference else None)
+
+
+def cases_for(check: Check, *, salt: str | None = None, reference=None) -> list[Case]:
+    """Public cases from the fixtures, hidden ones built from the salt."""
+    if check.hidden:
+        return hidden_cases(check, salt or salt_from_environment(), reference)
+    return load_fixtures(check.notebook)[check.id]
+
+
+# --------------------------------------------------------------------------- fixture files
+def fixture_path(notebook: str) -> Path:
+    return Path(str(resources.files("grader.checks") / "fixtures" / f"{notebook}.npz"))
+
+
+def fixtures_bytes(notebook: str, reference) -> bytes:
+    """The fixture file of one notebook, as bytes (deterministic for a given reference)."""
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict = {"format": FIXTURE_FORMAT, "notebook": notebook, "checks": {}}
+    for check in checks_for(notebook, include_hidden=False):
+        described = []
+        for i, case in enumerate(build_public(check, reference)):
+            prefix = f"{check.id}/{i}"
+            for name, array in case.inputs.items():
+                arrays[f"{prefix}/in/{name}"] = np.asarray(array)
+            expected_layout = {}
+            for name, value in case.expected.items():
+                if isinstance(value, list):
+                    expected_layout[name] = len(value)
+                    for j, item in enumerate(value):
+                        arrays[f"{prefix}/exp/{name}/{j}"] = np.asarray(item)
+                else:
+                    expected_layout[name] = None
+                    arrays[f"{prefix}/exp/{name}"] = np.asarray(value)
+            described.append(
+                {
+                    "name": case.name,
+                    "plan": case.plan,
+                    "returns": case.returns,
+                    "params": case.params,
+                    "inputs": list(case.inputs),
+                    "expected": expected_layout,
+                }
+            )
+        meta["checks"][check.id] = described
+    arrays["__meta__"] = np.array(json.dumps(meta, sort_keys=True))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # uncompressed: loads fastest, and the files are small
+    return buffer.getvalue()
+
+
+_loaded: dict[str, dict[str, list[Case]]] = {}
+
+
+def load_fixtures(notebook: str, data: bytes | None = None) -> dict[str, list[Case]]:
+    """The public cases of one notebook, by check id."""
+    if data is None and notebook in _loaded:
+        return _loaded[notebook]
+    source = io.BytesIO(data) if data is not None else fixture_path(notebook)
+    with np.load(source, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["__meta__"]))
+        if meta.get("format") != FIXTURE_FORMAT:
+            raise RuntimeError(
+                f"fixtures for {notebook} have format {meta.get('format')}; rebuild them"
+            )
+        result: dict[str, list[Case]] = {}
+        for check_id, described in meta["checks"].items():
+            cases = []
+            for i, d in enumerate(described):
+                prefix = f"{check_id}/{i}"
+                expected = {
+                    name: npz[f"{prefix}/exp/{name}"]
+                    if count is None
+                    else [npz[f"{prefix}/exp/{name}/{j}"] for j in range(count)]
+                    for name, count in d["expected"].items()
+                }
+                cases.append(
+                    Case(
+                        name=d["name"],
+                        plan=d["plan"],
+                        returns=d["returns"],
+                        inputs={name: npz[f"{prefix}/in/{name}"] for name in d["inputs"]},
+                        expected=expected,
+                        params=d["params"],
+                    )
+                )
+            result[check_id] = cases
+    if data is None:
+        _loaded[notebook] = result
+    return result

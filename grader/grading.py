@@ -1,0 +1,204 @@
+"""Grading submissions: find them, run each in its own process, judge, and collect results.
+
+The flow for one notebook: read it (never write it) → pick the student's cells → build the
+cases (public fixtures; hidden ones from the salt and the reference) → run the cells and the
+call plans in a child process → judge every returned value here, in the trusted process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import __version__
+from grader.checks import NOTEBOOKS, checks_for
+from grader.checks.base import CaseResult, CheckResult
+from grader.checks.cases import cases_for, salt_from_environment
+from grader.runner.judging import judge_event, wire_case
+from grader.runner.process import DEFAULT_LIMITS, ISOLATION, Limits, run_in_child
+from grader.runner.submission import (
+    Submission,
+    SubmissionError,
+    assignment_from_path,
+    load_submission,
+)
+
+
+@dataclass
+class SubmissionResult:
+    path: Path
+    assignment: str
+    student: str = ""
+    sha256: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str = ""  # the notebook could not be graded at all; every check scores 0
+    grader_failure: bool = False  # the error is the grader's own fault, not the submission's
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    isolation: str = ISOLATION
+    kit_version: str = __version__
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 4)
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(c.check.points for c in self.checks))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A notebook to grade and who submitted it (from the nbgrader layout when there is one)."""
+
+    path: Path
+    student: str = ""
+    assignment: str | None = None
+
+
+def discover(paths: list[Path]) -> list[Target]:
+    """Notebooks under ``paths``. ``submitted/<student>/<assignment>/<nb>.ipynb`` is recognised."""
+    targets: list[Target] = []
+    for path in paths:
+        if path.is_file():
+            targets.append(_target(path))
+            continue
+        for notebook in sorted(path.rglob("*.ipynb")):
+            if ".ipynb_checkpoints" not in notebook.parts:
+                targets.append(_target(notebook))
+    return targets
+
+
+def _target(path: Path) -> Target:
+    parts = path.resolve().parts
+    if "submitted" in parts:
+        i = len(parts) - 1 - parts[::-1].index("submitted")
+        rest = parts[i + 1 :]
+        if len(rest) == 3:  # student / assignment / notebook
+            return Target(path, student=rest[0], assignment=None)
+    return Target(path, student="")
+
+
+def grade_notebook(
+    target: Target,
+    *,
+    include_hidden: bool = True,
+    salt: str | None = None,
+    reference=None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> SubmissionResult:
+    """Grade one notebook. Never raises for anything the submission does; never writes to it."""
+    start = time.perf_counter()
+    try:
+        submission = load_submission(target.path, target.assignment)
+    except SubmissionError as exc:
+        result = _ungradable(target, str(exc))
+        result.seconds = time.perf_counter() - start
+        return result
+    submission.student = target.student
+    result = _grade_loaded(
+        submission, include_hidden, salt or salt_from_environment(), reference, limits
+    )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _ungradable(target: Target, reason: str) -> SubmissionResult:
+    """A result for a notebook that cannot be run at all: every check of its assignment scores 0."""
+    assignment = target.assignment or assignment_from_path(target.path) or "unknown"
+    result = SubmissionResult(target.path, assignment, target.student, error=reason)
+    for check in checks_for(assignment) if assignment in NOTEBOOKS else []:
+        result.checks.append(
+            CheckResult(check, [CaseResult("all cases", False, reason)], error=reason)
+        )
+    try:
+        result.sha256 = hashlib.sha256(target.path.read_bytes()).hexdigest()
+    except OSError:
+        pass
+    return result
+
+
+def _grade_loaded(
+    submission: Submission, include_hidden: bool, salt: str, reference, limits: Limits
+) -> SubmissionResult:
+    result = SubmissionResult(
+        submission.path,
+        submission.assignment,
+        submission.student,
+        submission.sha256,
+        notes=list(submission.notes),
+    )
+    if submission.identified_by != "metadata":
+        result.notes.append(
+            f"assignment {submission.assignment} recognised by its {submission.identified_by}"
+        )
+    checks = checks_for(submission.assignment, include_hidden)
+    planned = []  # (check, [(key, case)]) or (check, error)
+    wire = []
+    for check in checks:
+        try:
+            cases = cases_for(check, salt=salt, reference=reference)
+        except Exception as exc:  # noqa: BLE001 - a grader-side problem; reported, never fatal
+            planned.append((check, f"grader problem: could not build cases ({exc})"))
+            continue
+        keyed = [(f"{check.id}/{i}", case) for i, case in enumerate(cases)]
+        planned.append((check, keyed))
+        wire += [wire_case(key, case) for key, case in keyed]
+    outcome = run_in_child(submission.cells, wire, limits)
+    result.isolation = outcome.isolation
+    ready = outcome.ready or {}
+    for error in ready.get("cell_errors", []):
+        result.notes.append(f"cell {error['cell']} raised {error['type']}: {error['message']}")
+    for warning in ready.get("warnings", []):
+        result.notes.append(f"your cells warned (no points lost): {warning}")
+    for check, keyed in planned:
+        if isinstance(keyed, str):
+            result.checks.append(
+                CheckResult(check, [CaseResult("all cases", False, keyed)], error=keyed)
+            )
+            continue
+        cases = [
+            judge_event(check, case, outcome.events.get(key), outcome.failures.get(key, ""))
+            for key, case in keyed
+        ]
+        result.checks.append(CheckResult(check, cases))
+    return result
+
+
+def grade_many(
+    targets: list[Target],
+    *,
+    jobs: int,
+    include_hidden: bool = True,
+    salt: str | None = None,
+    reference=None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: bool = True,
+) -> list[SubmissionResult]:
+    """Grade notebooks in parallel (each in its own child process); results keep input order."""
+    from tqdm.auto import tqdm
+
+    def one(target: Target) -> SubmissionResult:
+        try:
+            return grade_notebook(
+                target, include_hidden=include_hidden, salt=salt, reference=reference, limits=limits
+            )
+        except Exception as exc:  # noqa: BLE001 - the grader's own bug: still a result, flagged
+            return SubmissionResult(
+                target.path,
+                target.assignment or "unknown",
+                target.student,
+                error=f"grader failure: {exc!r}",
+                grader_failure=True,
+            )
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        iterator = pool.map(one, targets)
+        return list(
+            tqdm(
+                iterator, total=len(targets), disable=not progress, unit="notebook", desc="grading"
+            )
+        )

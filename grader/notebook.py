@@ -1,0 +1,134 @@
+"""The in-notebook runner: ``check("id")`` runs one check on the live functions of the kernel.
+
+The check definition, cases and judge are exactly those the batch grader uses; only the place
+where the student's functions run differs (here: this kernel). For nbgrader the cell's outcome is
+the grade: full marks print a table and return nothing, partial credit returns the points as the
+cell's value (nbgrader's partial-credit rule), and no credit raises :class:`CheckFailed`. Student
+warnings and prints are captured and shown as notes, never written to stderr (nbgrader gives 0
+to a grade cell with any stderr output).
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+
+from grader import references
+from grader.checks import checks_for, get_check
+from grader.checks.base import CheckResult
+from grader.checks.cases import cases_for
+from grader.report.feedback import check_text
+from grader.runner.child import run_case
+from grader.runner.judging import hints_for, judge_event, wire_case
+
+OUTPUT_LIMIT = 5_000
+
+
+class CheckFailed(AssertionError):
+    """Raised by :func:`check` when no case passes (the grade cell scores 0)."""
+
+
+class CheckReport:
+    """Rich display of a check result: an HTML table in Jupyter, plain text elsewhere."""
+
+    def __init__(self, result: CheckResult):
+        self.result = result
+
+    def __repr__(self) -> str:
+        c = self.result
+        head = f"{c.check.id}: {c.check.title} — {c.score:g}/{c.check.points:g} points"
+        return head + "\n" + check_text(c)
+
+    def _repr_html_(self) -> str:
+        c = self.result
+        rows = []
+        for case in c.cases:
+            colour = "#0072B2" if case.passed else "#D55E00"  # Okabe–Ito blue / vermillion
+            mark = "✔ pass" if case.passed else "✘ fail"
+            detail = "" if case.passed else html.escape(case.message).replace("\n", "<br>")
+            notes = "".join(f"<br><i>note: {html.escape(n)}</i>" for n in case.notes)
+            rows.append(
+                f"<tr><td style='color:{colour};font-weight:bold;white-space:nowrap'>{mark}</td>"
+                f"<td style='text-align:left'>{html.escape(case.name)}</td>"
+                f"<td style='text-align:left'>{detail}{notes}</td></tr>"
+            )
+        hints = "".join(f"<li>{html.escape(h)}</li>" for h in hints_for(c.diagnosis))
+        hint_block = f"<p><b>What this looks like:</b></p><ul>{hints}</ul>" if hints else ""
+        return (
+            f"<div><p><b>{html.escape(c.check.id)}</b>: {html.escape(c.check.title)} — "
+            f"<b>{c.score:g}/{c.check.points:g}</b> points</p>"
+            f"<table><tr><th></th><th>case</th><th>details</th></tr>{''.join(rows)}</table>{hint_block}</div>"
+        )
+
+
+def run_check(check_id: str, namespace: dict, *, reference=None) -> CheckResult:
+    """Run one check against the functions in ``namespace``; returns the judged result."""
+    check = get_check(check_id)
+    if check.hidden and check.needs_reference and reference is None:
+        reference = references.load()
+    cases = cases_for(check, reference=reference)
+    judged = []
+    for i, case in enumerate(cases):
+        request = wire_case(f"{check.id}/{i}", case)
+        event = run_case(
+            namespace, request, {k: v.copy() for k, v in case.inputs.items()}, OUTPUT_LIMIT
+        )
+        judged.append(judge_event(check, case, event))
+    return CheckResult(check, judged)
+
+
+def _show(result: CheckResult) -> None:
+    report = CheckReport(result)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:
+            display(report)
+            return
+    except ImportError:
+        pass
+    print(repr(report))
+
+
+def check(check_id: str, namespace: dict | None = None):
+    """Run one check on the functions defined in the notebook and show the result.
+
+    Parameters
+    ----------
+    check_id : str
+        The check's id (also the nbgrader grade cell's id), e.g. ``"dropout_train_forward"``.
+    namespace : dict, optional
+        Where to find the student's functions; the calling notebook's globals by default.
+
+    Returns
+    -------
+    None or float
+        None when every case passes; the points earned when only some pass.
+
+    Raises
+    ------
+    CheckFailed
+        When no case passes.
+    """
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    result = run_check(check_id, namespace)
+    _show(result)
+    if result.passed:
+        return None
+    if result.score > 0:
+        return result.score
+    raise CheckFailed(f"{check_id}: no case passed (see the table above)")
+
+
+def check_all(notebook: str, namespace: dict | None = None) -> bool:
+    """Run every public check of a notebook (a self-check before you submit); True if all pass."""
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    results = [run_check(c.id, namespace) for c in checks_for(notebook, include_hidden=False)]
+    for result in results:
+        _show(result)
+    total = sum(r.score for r in results)
+    print(f"public checks: {total:g}/{sum(r.check.points for r in results):g} points")
+    return all(r.passed for r in results)

@@ -1,0 +1,290 @@
+"""The untrusted side: run a student's cells, call their functions, send back arrays.
+
+This module is executed as a script in a separate, resource-limited process
+(``python -I child.py``), and it is also imported by the in-notebook runner, which runs the
+same call plans on the live functions of the kernel. It therefore imports nothing but the
+standard library and NumPy, and it never judges anything: it only returns values.
+
+Wire format (no pickle anywhere): the parent writes one JSON request to stdin and closes it.
+The child answers with one JSON line per event on a private file descriptor. Arrays travel as
+base64-encoded ``.npy`` bytes written with ``allow_pickle=False``.
+
+Request::
+
+    {"cells": [{"index": 3, "source": "def f(x): ..."}, ...],
+     "cases": [{"key": "check/0", "plan": [...], "returns": {...}, "inputs": {name: npy}}, ...],
+     "output_limit": 20000}
+
+Events::
+
+    {"event": "ready", "cell_errors": [...], "stdout": "..."}
+    {"event": "case", "key": "check/0", "outputs": {...}, "error": null | {...}, ...}
+    {"event": "done"}
+
+A plan is a list of steps run in order against the student's namespace:
+
+* ``{"call": "f", "args": [expr, ...], "kwargs": {k: expr}, "out": "name" | ["a", "b"]}``
+* ``{"let": "name", "value": expr}``
+
+and an expression is a JSON literal, or one of ``{"in": name}`` (a fresh copy of an input
+array), ``{"var": name}``, ``{"rng": seed}`` (a new ``np.random.Generator``),
+``{"dict": {k: expr}}``, ``{"list": [expr, ...]}``, ``{"item": [var, key]}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import linecache
+import os
+import sys
+import time
+import traceback
+import warnings
+
+import numpy as np
+
+MAX_SEQUENCE = 64  # a returned list longer than this is cut (and reported as such)
+
+
+class PlanError(Exception):
+    """The student's function could not be called as the plan says (missing, wrong arity)."""
+
+
+# --------------------------------------------------------------------------- arrays on the wire
+def encode_array(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_array(text: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+
+
+def encode_value(value, depth: int = 0) -> dict:
+    """Describe a returned Python value as JSON: its kind, type name and numeric content.
+
+    Only plain numeric data leaves the child. An ndarray subclass is reduced to a base ndarray
+    first, so whatever comparisons it overrides never reach the parent.
+    """
+    type_name = type(value).__name__
+    if value is None:
+        return {"kind": "none", "type": "NoneType"}
+    if isinstance(value, np.ndarray):
+        base = np.array(value, copy=True, subok=False)
+        if base.dtype.kind not in "biuf":
+            return {"kind": "unsupported", "type": f"ndarray of {base.dtype}"}
+        return {
+            "kind": "ndarray",
+            "type": type_name,
+            "dtype": str(base.dtype),
+            "data": encode_array(base),
+        }
+    if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
+        array = np.array(value)
+        return {
+            "kind": "scalar",
+            "type": type_name,
+            "dtype": str(array.dtype),
+            "data": encode_array(array),
+        }
+    if isinstance(value, list | tuple) and depth < 2:
+        items = [encode_value(v, depth + 1) for v in list(value)[:MAX_SEQUENCE]]
+        return {"kind": "sequence", "type": type_name, "length": len(value), "items": items}
+    if isinstance(value, dict):
+        return {"kind": "unsupported", "type": "dict"}
+    try:
+        array = np.array(value, dtype=np.float64, copy=True, subok=False)
+    except Exception:
+        return {"kind": "unsupported", "type": type_name}
+    return {"kind": "other", "type": type_name, "dtype": "float64", "data": encode_array(array)}
+
+
+# --------------------------------------------------------------------------- plans
+def _evaluate(expr, inputs: dict, variables: dict):
+    if isinstance(expr, dict):
+        if "in" in expr:
+            return np.array(inputs[expr["in"]], copy=True)
+        if "var" in expr:
+            return variables[expr["var"]]
+        if "rng" in expr:
+            return np.random.default_rng(int(expr["rng"]))
+        if "dict" in expr:
+            return {k: _evaluate(v, inputs, variables) for k, v in expr["dict"].items()}
+        if "list" in expr:
+            return [_evaluate(v, inputs, variables) for v in expr["list"]]
+        if "item" in expr:
+            name, key = expr["item"]
+            container = variables[name]
+            return container.get(key) if isinstance(container, dict) else None
+        raise ValueError(f"unknown expression {expr!r}")
+    return expr
+
+
+def run_plan(namespace: dict, plan: list, returns: dict, inputs: dict) -> dict:
+    """Run one case's plan against ``namespace`` and return the raw values named in ``returns``."""
+    variables: dict = {}
+    for step in plan:
+        if "let" in step:
+            variables[step["let"]] = _evaluate(step["value"], inputs, variables)
+            continue
+        name = step["call"]
+        function = namespace.get(name)
+        if function is None:
+            raise PlanError(f"`{name}` is not defined in the notebook (did you run its cell?)")
+        if not callable(function):
+            raise PlanError(f"`{name}` is a {type(function).__name__}, not a function")
+        args = [_evaluate(a, inputs, variables) for a in step.get("args", [])]
+        kwargs = {k: _evaluate(v, inputs, variables) for k, v in step.get("kwargs", {}).items()}
+        result = function(*args, **kwargs)
+        out = step.get("out")
+        if isinstance(out, list):
+            if not isinstance(result, tuple | list) or len(result) != len(out):
+                got = (
+                    f"{len(result)} values"
+                    if isinstance(result, tuple | list)
+                    else f"a {type(result).__name__}"
+                )
+                raise PlanError(
+                    f"`{name}` should return {len(out)} values ({', '.join(out)}), but returned {got}"
+                )
+            variables.update(zip(out, result, strict=True))
+        elif out:
+            variables[out] = result
+    return {key: _evaluate(expr, inputs, variables) for key, expr in returns.items()}
+
+
+def describe_exception(exc: BaseException, student_files: tuple[str, ...] = ("<cell",)) -> dict:
+    """Type, message and the student's part of the traceback (never our frames)."""
+    frames = [
+        f"  {f.filename}, line {f.lineno}, in {f.name}\n    {(f.line or '').strip()}"
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename.startswith(student_files)
+    ]
+    message = str(exc)
+    if len(message) > 500:
+        message = message[:500] + "…"
+    return {"type": type(exc).__name__, "message": message, "trace": "\n".join(frames[-5:])}
+
+
+@contextlib.contextmanager
+def captured(limit: int):
+    """Capture stdout/stderr text and warnings of student code (warnings never cost points)."""
+    out = _CappedText(limit)
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+    ):
+        warnings.simplefilter("always")
+        yield out, caught
+
+
+class _CappedText(io.TextIOBase):
+    def __init__(self, limit: int):
+        self.limit, self.parts, self.size, self.dropped = limit, [], 0, 0
+
+    def write(self, text):
+        text = str(text)
+        room = self.limit - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def getvalue(self) -> str:
+        tail = f"\n… ({self.dropped} more characters not shown)" if self.dropped else ""
+        return "".join(self.parts) + tail
+
+
+def warning_texts(caught) -> list[str]:
+    seen = []
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in seen:
+            seen.append(text)
+    return seen[:10]
+
+
+def run_case(namespace: dict, case: dict, inputs: dict, limit: int) -> dict:
+    """Run one case and describe its outputs (or the error) as a JSON-able event."""
+    start = time.perf_counter()
+    event: dict = {"event": "case", "key": case["key"], "outputs": {}, "error": None}
+    with captured(limit) as (out, caught), np.errstate(all="warn"):
+        try:
+            values = run_plan(namespace, case["plan"], case["returns"], inputs)
+            event["outputs"] = {k: encode_value(v) for k, v in values.items()}
+        except PlanError as exc:
+            event["error"] = {"type": "PlanError", "message": str(exc), "trace": ""}
+        except RecursionError as exc:
+            event["error"] = describe_exception(exc)
+        except BaseException as exc:  # noqa: BLE001 - student code may raise anything, even SystemExit
+            event["error"] = describe_exception(exc)
+    event["stdout"] = out.getvalue()
+    event["warnings"] = warning_texts(caught)
+    event["seconds"] = time.perf_counter() - start
+    return event
+
+
+def execute_cells(namespace: dict, cells: list, limit: int) -> dict:
+    """Execute the selected cells in order; a failing cell is recorded and the rest still run."""
+    errors = []
+    with captured(limit) as (out, caught), np.errstate(all="warn"):
+        for cell in cells:
+            filename = f"<cell {cell['index']}>"
+            # so that tracebacks can quote the student's line
+            linecache.cache[filename] = (
+                len(cell["source"]),
+                None,
+                cell["source"].splitlines(True),
+                filename,
+            )
+            try:
+                code = compile(cell["source"], filename, "exec")
+                exec(code, namespace)  # noqa: S102 - this is the point: run the student's cell
+            except BaseException as exc:  # noqa: BLE001
+                errors.append({"cell": cell["index"], **describe_exception(exc)})
+    return {
+        "event": "ready",
+        "cell_errors": errors,
+        "stdout": out.getvalue(),
+        "warnings": warning_texts(caught),
+    }
+
+
+def new_namespace() -> dict:
+    return {"__name__": "__main__", "__builtins__": __builtins__, "np": np, "numpy": np}
+
+
+# --------------------------------------------------------------------------- process entry
+def main() -> int:
+    # Keep the protocol channel private: student prints go to the captured buffers, and anything
+    # written straight to fd 1/2 goes nowhere instead of corrupting the protocol.
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    request = json.loads(sys.stdin.buffer.read())
+    sys.stdin = io.StringIO("")  # input() in student code gets EOF instead of blocking
+    limit = int(request.get("output_limit", 20000))
+
+    def send(event: dict) -> None:
+        channel.write(json.dumps(event) + "\n")
+        channel.flush()
+
+    namespace = new_namespace()
+    send(execute_cells(namespace, request["cells"], limit))
+    for case in request["cases"]:
+        inputs = {k: decode_array(v) for k, v in case["inputs"].items()}
+        send(run_case(namespace, case, inputs, limit))
+    send({"event": "done"})
+    channel.close()
+    os._exit(0)  # skip interpreter teardown: student atexit hooks and __del__ cannot run
+
+
+if __name__ == "__main__":
+    sys.exit(main())
