@@ -66,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
         "--memory", type=int, default=2048, help="memory cap per submission in MiB (default 2048)"
     )
     grade.add_argument("--no-progress", action="store_true")
+
+    stock = sub.add_parser(
+        "nbgrader",
+        help="the stock nbgrader flow: set up a course directory from solutions/ and run `nbgrader autograde` (trusted notebooks only)",
+    )
+    stock.add_argument("paths", nargs="+", type=Path, help="notebooks or folders (nbgrader's submitted/ layout is recognised)")
+    stock.add_argument("--course", type=Path, help="course directory to create or reuse (default: a new temporary one)")
+    stock.add_argument("--salt", help="course-private salt for hidden inputs (default: $DNN_KIT_SALT, else the repository's)")
+    stock.add_argument("--reference", type=Path, help="folder of the reference solutions (default: the repository's solutions/)")
     return parser
 
 
@@ -138,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "nbgrader":
+        from grader import course
+
+        return course.main(args)
     return _grade(args)
 
 

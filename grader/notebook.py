@@ -16,7 +16,7 @@ import inspect
 from grader import references
 from grader.checks import checks_for, get_check
 from grader.checks.base import CheckResult
-from grader.checks.cases import cases_for
+from grader.checks.cases import cases_for, load_fixtures
 from grader.report.feedback import check_text
 from grader.runner.child import run_case
 from grader.runner.judging import hints_for, judge_event, wire_case
@@ -120,6 +120,31 @@ def check(check_id: str, namespace: dict | None = None):
     if result.score > 0:
         return result.score
     raise CheckFailed(f"{check_id}: no case passed (see the table above)")
+
+
+def check_implemented(check_id: str, namespace: dict | None = None) -> None:
+    """Fail early when a function a hidden check needs is missing or still a stub.
+
+    Student notebooks show this line in place of the hidden tests, so an untouched notebook passes
+    no test cell at all (``nbgrader validate --invert``). Only "not defined" and
+    ``NotImplementedError`` fail here; everything else is left to the hidden tests themselves.
+    """
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    check = get_check(check_id)
+    public = load_fixtures(check.notebook)
+    for function in check.functions:
+        case = next(
+            (c for cases in public.values() for c in cases if c.plan and c.plan[-1].get("call") == function),
+            None,
+        )
+        if case is None:
+            continue
+        request = wire_case(f"{check_id}/ready", case)
+        event = run_case(namespace, request, {k: v.copy() for k, v in case.inputs.items()}, OUTPUT_LIMIT)
+        error = event.get("error") or {}
+        if error.get("type") == "NotImplementedError" or "is not defined" in error.get("message", ""):
+            raise CheckFailed(f"{function} is not implemented yet, so the hidden tests cannot pass")
 
 
 def check_all(notebook: str, namespace: dict | None = None) -> bool:

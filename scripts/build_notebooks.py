@@ -117,6 +117,7 @@ def build_source_notebook(source: Path, functions: dict[str, str]) -> nbformat.N
             if check.hidden:
                 cell.source = (
                     "# Hidden tests: they run when your notebook is graded, on inputs you have not seen.\n"
+                    f'check_implemented("{check.id}")\n'
                     f"### BEGIN HIDDEN TESTS\n{cell.source.strip()}\n### END HIDDEN TESTS"
                 )
             cell.metadata["nbgrader"] = _nbgrader(True, False, True, grade_id, float(check.points))
@@ -137,6 +138,10 @@ def build_source_notebook(source: Path, functions: dict[str, str]) -> nbformat.N
             cell.outputs, cell.execution_count = [], None
         cells.append(cell)
     _check_complete(source, assignment, cells)
+    setup = " ".join(c.source for c in cells if c.metadata.get(KIT_KEY, {}).get("role") == "setup")
+    hidden = any("check_implemented(" in c.source for c in cells)
+    if hidden and "check_implemented" not in setup:
+        raise SystemExit(f"{source}: hidden check cells call check_implemented(): import it in the setup cell (from grader.notebook import check, check_implemented)")
     result = nbformat.v4.new_notebook(cells=cells)
     result.metadata = {
         "kernelspec": KERNELSPEC,

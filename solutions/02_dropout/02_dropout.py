@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from grader.notebook import check, check_all
+from grader.notebook import check, check_all, check_implemented
 from grader.toolkit import (
     load_digits,
     numerical_gradient_array,
