@@ -103,6 +103,29 @@ rng = np.random.default_rng(2024)
 # * keep what the backward pass will need in `cache`;
 # * return a new array, do not change `x` in place.
 
+# %% [markdown]
+# **Stuck?** Open the hints one at a time; each gives a little more away.
+#
+# <details><summary>Hint 1 — the idea</summary>
+#
+# In test mode there is nothing to do. In training mode you need one random number per entry of `x`,
+# a rule that turns it into "keep" (probability $1-p$) or "drop" (probability $p$), and the factor
+# $1/(1-p)$ for the kept entries.
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $u_{ij} \sim \mathcal{U}[0, 1)$, $m_{ij} = [u_{ij} \ge p]$, $	ext{out} = x \odot m / (1-p)$. The backward
+# pass will need $m$ and $1/(1-p)$, and it must know the mode.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# `rng.random(x.shape)` has shape (N, D), like `x`; comparing it with `p_drop` gives a boolean (N, D)
+# mask; `x * mask / (1 - p_drop)` broadcasts nothing and is (N, D). A tuple such as
+# `(mask, scale, mode)` is a fine cache.
+# </details>
+
 # %% kind="solution"
 # reference: dropout_forward
 
@@ -150,6 +173,24 @@ display(
 # zero for the units that were dropped (they did not influence the loss). In test mode the forward
 # pass was the identity, so `dx = dout`. The mask must be the one used in the forward pass: that is
 # what the cache is for.
+
+# %% [markdown]
+# <details><summary>Hint 1 — the idea</summary>
+#
+# Each output entry is its input times a constant that the forward pass chose. What is the derivative
+# of $c \cdot x$ with respect to $x$?
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $\partial L / \partial x = \text{dout} \odot m / (1-p)$ in training mode, and `dout` itself in test mode.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# `dout` and the mask are both (N, D): one element-wise product and one division, no sums, no
+# transposes. Read the mask and the mode back from `cache`.
+# </details>
 
 # %% kind="solution"
 # reference: dropout_backward
