@@ -367,9 +367,12 @@ def build_hidden_gradients(seed: int, reference) -> list[Case]:
         ),
     ]
     small = _layer_shapes(rng, 2, high=8)  # finite differences cost two penalties per entry
+    # entries away from 0 here too: finite differences carry an absolute round-off error of
+    # about eps·R/h, which would dominate the element-wise relative error of a tiny λ·w
+    shift = float(rng.uniform(1.6, 3.0))
     cases.append(
         _finite_difference_case(
-            [_matrix(rng, s, "shifted") for s in small], lams[2], "l2_penalty_grad", reference
+            [shift + _away_from_zero(rng, s) for s in small], lams[2], "l2_penalty_grad", reference
         )
     )
     cases.append(
