@@ -1,0 +1,51 @@
+"""Forgets that out = gamma * xhat + beta multiplies the gradient by gamma (both versions).
+
+expect: bn.backward_no_gamma
+fails: bn_backward bn_backward_alt bn_hidden_backward
+"""
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-3)
+    momentum = bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(D))
+    running_var = bn_param.get("running_var", np.ones(D))
+    if mode == "train":
+        mu = x.mean(axis=0)
+        xc = x - mu
+        var = (xc**2).mean(axis=0)
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mu
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+    else:
+        xc = x - running_mean
+        var = running_var
+    std = np.sqrt(var + eps)
+    xhat = xc / std
+    out = gamma * xhat + beta
+    cache = {"xc": xc, "std": std, "xhat": xhat, "gamma": gamma}
+    return out, cache
+
+
+def batchnorm_backward(dout, cache):
+    xc, std, xhat = cache["xc"], cache["std"], cache["xhat"]
+    N = dout.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * xhat, axis=0)
+    dxhat = dout
+    dxc = dxhat / std
+    dvar = np.sum(dxhat * xc, axis=0) * (-0.5) * std**-3
+    dxc = dxc + dvar * 2 * xc / N
+    dmu = -np.sum(dxc, axis=0)
+    dx = dxc + dmu / N
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt(dout, cache):
+    std, xhat = cache["std"], cache["xhat"]
+    N = dout.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * xhat, axis=0)
+    dx = (N * dout - dbeta - xhat * dgamma) / (N * std)
+    return dx, dgamma, dbeta

@@ -1,0 +1,50 @@
+"""Averages dgamma and dbeta over the batch (the staged version); the closed form sums.
+
+expect: bn.param_grad_mean
+fails: bn_alt_matches_staged bn_backward bn_hidden_backward
+"""
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-3)
+    momentum = bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(D))
+    running_var = bn_param.get("running_var", np.ones(D))
+    if mode == "train":
+        mu = x.mean(axis=0)
+        xc = x - mu
+        var = (xc**2).mean(axis=0)
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mu
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+    else:
+        xc = x - running_mean
+        var = running_var
+    std = np.sqrt(var + eps)
+    xhat = xc / std
+    out = gamma * xhat + beta
+    cache = {"xc": xc, "std": std, "xhat": xhat, "gamma": gamma}
+    return out, cache
+
+
+def batchnorm_backward(dout, cache):
+    xc, std, xhat, gamma = cache["xc"], cache["std"], cache["xhat"], cache["gamma"]
+    N = dout.shape[0]
+    dbeta = np.mean(dout, axis=0)
+    dgamma = np.mean(dout * xhat, axis=0)
+    dxhat = dout * gamma
+    dxc = dxhat / std
+    dvar = -0.5 * np.sum(dxhat * xc, axis=0) / std**3
+    dxc = dxc + 2 * xc * dvar / N
+    dx = dxc - np.mean(dxc, axis=0)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt(dout, cache):
+    std, xhat, gamma = cache["std"], cache["xhat"], cache["gamma"]
+    N = dout.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * xhat, axis=0)
+    dx = gamma / (N * std) * (N * dout - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
