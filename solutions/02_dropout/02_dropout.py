@@ -115,7 +115,7 @@ rng = np.random.default_rng(2024)
 #
 # <details><summary>Hint 2 — the equation</summary>
 #
-# $u_{ij} \sim \mathcal{U}[0, 1)$, $m_{ij} = [u_{ij} \ge p]$, $	ext{out} = x \odot m / (1-p)$. The backward
+# $u_{ij} \sim \mathcal{U}[0, 1)$, $m_{ij} = [u_{ij} \ge p]$, $\text{out} = x \odot m / (1-p)$. The backward
 # pass will need $m$ and $1/(1-p)$, and it must know the mode.
 # </details>
 #
