@@ -1,21 +1,19 @@
-"""Shared fixtures: paths, the reference package, and notebooks made from sample answers."""
+"""Fixtures for the whole suite; shared helpers live in ``kit_testing`` (this folder is on sys.path)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))  # the build scripts are importable in tests
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
 
-from make_sample_class import answer_functions, fill  # noqa: E402
+from kit_testing import ROOT  # noqa: E402
 
 from grader import references  # noqa: E402
-
-ANSWERS = ROOT / "data" / "sample_class" / "answers"
 
 
 @pytest.fixture(scope="session")
@@ -23,31 +21,3 @@ def reference():
     module = references.load(ROOT / "solutions")
     assert module is not None, "solutions/reference not found"
     return module
-
-
-def student_notebook(assignment: str) -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
-
-
-def write_submission(tmp_path: Path, assignment: str, functions: dict[str, str], name: str = "student") -> Path:
-    """A submitted notebook: the released student notebook with ``functions`` typed into its cells."""
-    path = tmp_path / name / assignment / f"{assignment}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(fill(student_notebook(assignment), functions), path)
-    return path
-
-
-def answer_files() -> list[Path]:
-    return sorted(ANSWERS.glob("*/*.py"))
-
-
-def read_answer(path: Path) -> tuple[dict[str, str], dict]:
-    """The functions of a sample answer and its declared intent (``expect:`` and ``fails:`` lines)."""
-    doc = path.read_text(encoding="utf-8")
-    declared = {"expect": "", "fails": []}
-    for line in doc.splitlines():
-        if line.startswith("expect:"):
-            declared["expect"] = line.split(":", 1)[1].strip()
-        if line.startswith("fails:"):
-            declared["fails"] = line.split(":", 1)[1].split()
-    return answer_functions(path), declared

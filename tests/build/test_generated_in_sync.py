@@ -7,7 +7,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import ROOT
+from kit_testing import ROOT
 
 from grader.checks import NOTEBOOKS, checks_for
 

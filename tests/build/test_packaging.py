@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 import yaml
-from conftest import ROOT
+from kit_testing import ROOT
 
 import grader
 

@@ -9,7 +9,7 @@ named. Every misconception in the catalogue has at least one such answer.
 from __future__ import annotations
 
 import pytest
-from conftest import answer_files, read_answer, write_submission
+from kit_testing import answer_files, read_answer, write_submission
 
 from grader.checks import MISCONCEPTIONS
 from grader.grading import Target, grade_notebook

@@ -12,7 +12,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import ROOT
+from kit_testing import ROOT
 
 from grader.checks import NOTEBOOKS, checks_for
 from grader.course import autograde_with_nbgrader, nbgrader_environment
