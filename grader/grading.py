@@ -8,7 +8,10 @@ call plans in a child process → judge every returned value here, in the truste
 from __future__ import annotations
 
 import hashlib
+import json
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from grader import __version__
 from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.base import CaseResult, CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
+from grader.runner import sandbox
 from grader.runner.judging import judge_event, wire_case
 from grader.runner.process import DEFAULT_LIMITS, ISOLATION, Limits, run_in_child
 from grader.runner.submission import (
@@ -114,11 +118,59 @@ def _ungradable(target: Target, reason: str) -> SubmissionResult:
         result.checks.append(
             CheckResult(check, [CaseResult("all cases", False, reason)], error=reason)
         )
+    result.isolation = NOT_RUN
     try:
-        result.sha256 = hashlib.sha256(target.path.read_bytes()).hexdigest()
+        with open(target.path, "rb") as stream:  # streamed: the file may be huge
+            result.sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
     except OSError:
         pass
     return result
+
+
+NOT_RUN = ISOLATION
+
+
+class _WireCase(dict):
+    """A case as the child receives it, with its JSON text made once (see ``process``)."""
+
+    json: str
+
+
+_built: dict[tuple, list[tuple[str, object, _WireCase]]] = {}
+_built_lock = threading.Lock()
+
+
+def _cases(check, salt: str, reference) -> list[tuple[str, object, _WireCase]]:
+    """``(key, case, wire case)`` of a check, built once per salt and reference: hidden cases
+    and their encoded inputs are the same for every submission of a batch."""
+    token = (check.id, check.build, salt, id(reference) if check.needs_reference else None)
+    with _built_lock:
+        if token in _built:
+            return _built[token]
+    cases = cases_for(check, salt=salt, reference=reference)
+    keyed = []
+    for i, case in enumerate(cases):
+        key = f"{check.id}/{i}"
+        wire = _WireCase(wire_case(key, case))
+        wire.json = json.dumps(wire)
+        keyed.append((key, case, wire))
+    with _built_lock:
+        if len(_built) > 512:
+            _built.clear()
+        _built[token] = keyed
+    return keyed
+
+
+def _judge(check, case, event: dict | None, failure: str) -> CaseResult:
+    """Judge one case; a malformed event is the submission's failure, never the grader's."""
+    if event is not None and not event.get("error"):
+        outputs = event.get("outputs")
+        if not isinstance(outputs, dict) or set(outputs) != set(case.returns):
+            return CaseResult(case.name, False, "the process sent a malformed result")
+    try:
+        return judge_event(check, case, event, failure)
+    except Exception as exc:  # noqa: BLE001 - whatever came back could not be judged
+        return CaseResult(case.name, False, f"the returned values could not be judged ({exc!r})")
 
 
 def _grade_loaded(
@@ -140,14 +192,14 @@ def _grade_loaded(
     wire = []
     for check in checks:
         try:
-            cases = cases_for(check, salt=salt, reference=reference)
+            built = _cases(check, salt, reference)
         except Exception as exc:  # noqa: BLE001 - a grader-side problem; reported, never fatal
             planned.append((check, f"grader problem: could not build cases ({exc})"))
             continue
-        keyed = [(f"{check.id}/{i}", case) for i, case in enumerate(cases)]
-        planned.append((check, keyed))
-        wire += [wire_case(key, case) for key, case in keyed]
-    outcome = run_in_child(submission.cells, wire, limits)
+        planned.append((check, [(key, case) for key, case, _ in built]))
+        wire += [w for _, _, w in built]
+    # a self-check (public checks only) runs sandboxed when it can, without warnings or errors
+    outcome = run_in_child(submission.cells, wire, limits, strict=include_hidden)
     result.isolation = outcome.isolation
     ready = outcome.ready or {}
     for error in ready.get("cell_errors", []):
@@ -161,7 +213,7 @@ def _grade_loaded(
             )
             continue
         cases = [
-            judge_event(check, case, outcome.events.get(key), outcome.failures.get(key, ""))
+            _judge(check, case, outcome.events.get(key), outcome.failures.get(key, ""))
             for key, case in keyed
         ]
         result.checks.append(CheckResult(check, cases))
@@ -177,26 +229,39 @@ def grade_many(
     reference=None,
     limits: Limits = DEFAULT_LIMITS,
     progress: bool = True,
+    on_result: Callable[[int, SubmissionResult], None] | None = None,
 ) -> list[SubmissionResult]:
-    """Grade notebooks in parallel (each in its own child process); results keep input order."""
+    """Grade notebooks in parallel (each in its own sandboxed child); results keep input order.
+
+    ``on_result(index, result)`` is called (from a worker thread) as soon as each result exists.
+    Raises :class:`~grader.runner.sandbox.SandboxUnavailable` at once when ``CI=true`` and the
+    bubblewrap sandbox cannot be used; elsewhere that is a loud warning.
+    """
     from tqdm.auto import tqdm
 
-    def one(target: Target) -> SubmissionResult:
+    if include_hidden:  # grading for real: fail now (CI) or warn once, before any work
+        sandbox.require()
+
+    def one(indexed: tuple[int, Target]) -> SubmissionResult:
+        index, target = indexed
         try:
-            return grade_notebook(
+            result = grade_notebook(
                 target, include_hidden=include_hidden, salt=salt, reference=reference, limits=limits
             )
         except Exception as exc:  # noqa: BLE001 - the grader's own bug: still a result, flagged
-            return SubmissionResult(
+            result = SubmissionResult(
                 target.path,
                 target.assignment or "unknown",
                 target.student,
                 error=f"grader failure: {exc!r}",
                 grader_failure=True,
             )
+        if on_result is not None:
+            on_result(index, result)
+        return result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        iterator = pool.map(one, targets)
+        iterator = pool.map(one, enumerate(targets))
         return list(
             tqdm(
                 iterator, total=len(targets), disable=not progress, unit="notebook", desc="grading"

@@ -1,11 +1,13 @@
 """The untrusted side: run a student's cells, call their functions, send back arrays.
 
-This module is executed as a script in a separate, resource-limited process
-(``python -I child.py``), and it is also imported by the in-notebook runner, which runs the
-same call plans on the live functions of the kernel. It therefore imports nothing but the
+This module runs in a separate, resource-limited process: forked inside the sandbox by
+:mod:`grader.runner.forkserver` (:func:`run_with_fds`), or as a script
+(``python -I child.py``) when no sandbox is available. It is also imported by the in-notebook
+runner, which runs the same call plans on the live functions of the kernel. It therefore imports nothing but the
 standard library and NumPy, and it never judges anything: it only returns values.
 
-Wire format (no pickle anywhere): the parent writes one JSON request to stdin and closes it.
+Wire format (no pickle anywhere): the parent writes one JSON request (to stdin, or into a
+memfd for a forked child).
 The child answers with one JSON line per event on a private file descriptor. Arrays travel as
 base64-encoded ``.npy`` bytes written with ``allow_pickle=False``.
 
@@ -33,12 +35,14 @@ array), ``{"var": name}``, ``{"rng": seed}`` (a new ``np.random.Generator``),
 
 from __future__ import annotations
 
+import ast
 import base64
 import contextlib
 import io
 import json
 import linecache
 import os
+import re
 import sys
 import time
 import traceback
@@ -47,6 +51,8 @@ import warnings
 import numpy as np
 
 MAX_SEQUENCE = 64  # a returned list longer than this is cut (and reported as such)
+MAX_ELEMENTS = 2**22  # a returned array larger than this is not sent back (no check needs it)
+MAX_CELL_ERRORS = 20
 
 
 class PlanError(Exception):
@@ -60,8 +66,29 @@ def encode_array(array: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|=][biuf][1-8])', 'fortran_order': (True|False), "
+    rb"'shape': \((|\d+,|\d+(?:, \d+)+)\), \}\s*\n"
+)
+
+
 def decode_array(text: str) -> np.ndarray:
-    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+    """Inverse of :func:`encode_array`. The headers ``np.save`` writes for plain numeric arrays
+    are parsed directly (``np.load`` compiles each header with ``ast``); anything else, or
+    anything inconsistent, goes through ``np.load``."""
+    data = base64.b64decode(text)
+    if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
+        size = int.from_bytes(data[8:10], "little")
+        match = _NPY_HEADER.fullmatch(data[10 : 10 + size])
+        if match:
+            dtype = np.dtype(match[1].decode())
+            shape = tuple(int(n) for n in match[3].replace(b" ", b"").split(b",") if n)
+            count = int(np.prod(shape, dtype=np.int64))
+            if len(data) - 10 - size == count * dtype.itemsize:
+                order = "F" if match[2] == b"True" else "C"
+                flat = np.frombuffer(data, dtype=dtype, count=count, offset=10 + size)
+                return flat.reshape(shape, order=order).copy(order="K")
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def encode_value(value, depth: int = 0) -> dict:
@@ -74,6 +101,8 @@ def encode_value(value, depth: int = 0) -> dict:
     if value is None:
         return {"kind": "none", "type": "NoneType"}
     if isinstance(value, np.ndarray):
+        if value.size > MAX_ELEMENTS:
+            return {"kind": "unsupported", "type": f"ndarray of {value.size} elements (too large)"}
         base = np.array(value, copy=True, subok=False)
         if base.dtype.kind not in "biuf":
             return {"kind": "unsupported", "type": f"ndarray of {base.dtype}"}
@@ -100,6 +129,8 @@ def encode_value(value, depth: int = 0) -> dict:
         array = np.array(value, dtype=np.float64, copy=True, subok=False)
     except Exception:
         return {"kind": "unsupported", "type": type_name}
+    if array.size > MAX_ELEMENTS:
+        return {"kind": "unsupported", "type": f"{type_name} of {array.size} elements (too large)"}
     return {"kind": "other", "type": type_name, "dtype": "float64", "data": encode_array(array)}
 
 
@@ -230,8 +261,21 @@ def run_case(namespace: dict, case: dict, inputs: dict, limit: int) -> dict:
     return event
 
 
+def _statements(source: str, filename: str):
+    """Compile a cell statement by statement, so one failing statement (say, an import of a
+    package the grader does not provide) does not keep the function definitions after it from
+    running. A cell that does not parse is one statement: its SyntaxError is the error."""
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        yield lambda: compile(source, filename, "exec")
+        return
+    for node in tree.body:
+        yield lambda node=node: compile(ast.Module([node], type_ignores=[]), filename, "exec")
+
+
 def execute_cells(namespace: dict, cells: list, limit: int) -> dict:
-    """Execute the selected cells in order; a failing cell is recorded and the rest still run."""
+    """Execute the selected cells in order; a failing statement is recorded and the rest still run."""
     errors = []
     with captured(limit) as (out, caught), np.errstate(all="warn"):
         for cell in cells:
@@ -243,11 +287,13 @@ def execute_cells(namespace: dict, cells: list, limit: int) -> dict:
                 cell["source"].splitlines(True),
                 filename,
             )
-            try:
-                code = compile(cell["source"], filename, "exec")
-                exec(code, namespace)  # noqa: S102 - this is the point: run the student's cell
-            except BaseException as exc:  # noqa: BLE001
-                errors.append({"cell": cell["index"], **describe_exception(exc)})
+            for compiled in _statements(cell["source"], filename):
+                try:
+                    exec(compiled(), namespace)  # noqa: S102 - this is the point: run the student's cell
+                except BaseException as exc:  # noqa: BLE001
+                    errors.append({"cell": cell["index"], **describe_exception(exc)})
+                    if len(errors) >= MAX_CELL_ERRORS:
+                        break
     return {
         "event": "ready",
         "cell_errors": errors,
@@ -261,15 +307,8 @@ def new_namespace() -> dict:
 
 
 # --------------------------------------------------------------------------- process entry
-def main() -> int:
-    # Keep the protocol channel private: student prints go to the captured buffers, and anything
-    # written straight to fd 1/2 goes nowhere instead of corrupting the protocol.
-    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    request = json.loads(sys.stdin.buffer.read())
-    sys.stdin = io.StringIO("")  # input() in student code gets EOF instead of blocking
+def serve(request: dict, channel) -> None:
+    """Run a whole request: the cells, then every case, one event line each on ``channel``."""
     limit = int(request.get("output_limit", 20000))
 
     def send(event: dict) -> None:
@@ -283,6 +322,29 @@ def main() -> int:
         send(run_case(namespace, case, inputs, limit))
     send({"event": "done"})
     channel.close()
+
+
+def run_with_fds(request_fd: int, event_fd: int) -> None:
+    """Entry point of a child forked by the sandbox's fork server: request in a memfd."""
+    with os.fdopen(request_fd, "rb") as stream:
+        stream.seek(0)
+        request = json.loads(stream.read())
+    channel = os.fdopen(event_fd, "w", encoding="utf-8")
+    sys.stdin = io.StringIO("")  # input() in student code gets EOF instead of blocking
+    serve(request, channel)
+    os._exit(0)  # skip interpreter teardown: student atexit hooks and __del__ cannot run
+
+
+def main() -> int:
+    # Keep the protocol channel private: student prints go to the captured buffers, and anything
+    # written straight to fd 1/2 goes nowhere instead of corrupting the protocol.
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    request = json.loads(sys.stdin.buffer.read())
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdin = io.StringIO("")  # input() in student code gets EOF instead of blocking
+    serve(request, channel)
     os._exit(0)  # skip interpreter teardown: student atexit hooks and __del__ cannot run
 
 

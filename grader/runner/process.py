@@ -1,13 +1,18 @@
 """Running student code in a separate, resource-limited process and collecting what it returns.
 
 The parent (this module) sends cells and call plans to :mod:`grader.runner.child`, reads one
-JSON event per case under a deadline, and survives anything the child does: a case that hangs
-or kills the process is marked, the child is restarted for the remaining cases, and everything
-the child started is killed afterwards (it runs in its own session / process group).
+JSON event per case under a deadline, and survives anything the child does: a case that hangs,
+floods, or kills the process is marked with the reason, the child is restarted for the remaining
+cases, and everything the child started is killed afterwards.
+
+Where the child runs is :mod:`grader.runner.sandbox`'s business: forked from a fork server
+inside bubblewrap (the normal case), or, when bubblewrap is unavailable, a fresh interpreter with
+rlimits only. Either way only JSON and ``.npy`` bytes come back; judging happens here.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import resource
@@ -20,11 +25,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.runner import child
+from grader.runner import child, sandbox
+from grader.runner.sandbox import FALLBACK, SandboxError
 
 CHILD_SCRIPT = Path(child.__file__).resolve()
-MAX_EVENT_BYTES = 256 * 2**20
-ISOLATION = "process+rlimits"
+MAX_EVENT_BYTES = 128 * 2**20
+ISOLATION = "none (nothing was run)"  # until a run says which isolation it had
+TIMEOUT, EOF, GARBAGE = "timeout", "eof", "garbage"
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,26 @@ class Limits:
     cells_seconds: float = 20.0  # to run all of the student's cells
     case_seconds: float = 10.0  # per case
     total_seconds: float = 90.0  # per submission, restarts included
-    memory_bytes: int = 2 * 2**30
+    memory_bytes: int = 2 * 2**30  # address space of each process
     output_chars: int = 20_000  # captured stdout per cell batch / case
     open_files: int = 64
-    file_bytes: int = 16 * 2**20
+    file_bytes: int = 16 * 2**20  # largest file a run may write
     max_restarts: int = 8
+    processes: int = 32  # processes and threads of one run (sandbox only)
+    tmp_bytes: int = 64 * 2**20  # its private /tmp and /dev/shm (sandbox only)
+
+    def for_child(self, run_mode: str) -> dict:
+        """What the fork server applies to a run."""
+        # in user-namespace mode the count also holds the sandbox's own few processes
+        extra = 0 if run_mode == "uid" else 4
+        return {
+            "memory_bytes": self.memory_bytes,
+            "open_files": self.open_files,
+            "file_bytes": self.file_bytes,
+            "processes": self.processes + extra,
+            "tmp_bytes": self.tmp_bytes,
+            "cpu_seconds": int(self.total_seconds) + 5,
+        }
 
 
 DEFAULT_LIMITS = Limits()
@@ -51,6 +73,148 @@ class RunOutcome:
     failures: dict[str, str] = field(default_factory=dict)  # case key -> why it has no event
     isolation: str = ISOLATION
     seconds: float = 0.0
+    restarts: int = 0
+
+
+def death_reason(code: int | None, limits: Limits) -> str:
+    """Why a child ended, from its exit code (negative: the signal that ended it)."""
+    if code is None:
+        return "the process stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return {
+            "SIGKILL": "the process was killed (SIGKILL: out of memory or CPU time)",
+            "SIGSEGV": "the process crashed with a segmentation fault (SIGSEGV)",
+            "SIGBUS": "the process crashed with a bus error (SIGBUS)",
+            "SIGABRT": "the process aborted (SIGABRT)",
+            "SIGFPE": "the process crashed with a floating-point exception (SIGFPE)",
+            "SIGILL": "the process crashed with an illegal instruction (SIGILL)",
+            "SIGXCPU": f"the process used up its CPU time of {int(limits.total_seconds) + 5} s (SIGXCPU)",
+            "SIGXFSZ": f"the process wrote a file larger than {limits.file_bytes // 2**20} MiB (SIGXFSZ)",
+        }.get(name, f"the process was ended by {name}")
+    return f"the process exited with code {code} before it finished (os._exit or sys.exit?)"
+
+
+class _EventReader:
+    """Reads newline-delimited JSON events from a pipe with deadlines and a size cap."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.chunks: list[bytes] = []  # the unfinished line, in pieces (no quadratic copying)
+        self.size = 0
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.fd, selectors.EVENT_READ)
+        try:  # fewer, larger reads for the multi-megabyte events of big arrays
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except (OSError, AttributeError):
+            pass
+
+    def next(self, deadline: float) -> dict | str:
+        """An event, or TIMEOUT, EOF (the child is gone), GARBAGE (not an event)."""
+        while not self.chunks or b"\n" not in self.chunks[-1]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.selector.select(remaining):
+                return TIMEOUT
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                return EOF
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+            if self.size > MAX_EVENT_BYTES:
+                return GARBAGE
+        buffer = b"".join(self.chunks)
+        line, rest = buffer.split(b"\n", 1)
+        self.chunks, self.size = ([rest], len(rest)) if rest else ([], 0)
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError):
+            return GARBAGE
+        return event if isinstance(event, dict) else GARBAGE
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+# --------------------------------------------------------------------------- where a run happens
+class _Attempt:
+    """One child process: events on ``fd``; :meth:`finish` ends it and returns its exit code."""
+
+    fd: int
+
+    def __init__(self) -> None:
+        self.done = False
+        self.code: int | None = None
+
+    def finish(self, kill: bool) -> int | None:
+        if not self.done:
+            self.done = True
+            self.code = self._finish(kill)
+        return self.code
+
+    def _finish(self, kill: bool) -> int | None:
+        raise NotImplementedError
+
+
+class _ForkedAttempt(_Attempt):
+    def __init__(self, runner: _Runner, handle: sandbox.RunHandle):
+        super().__init__()
+        self.runner, self.handle, self.fd = runner, handle, handle.fd
+
+    def _finish(self, kill: bool) -> int | None:
+        server = self.runner.server
+        if server is None:
+            return None
+        try:
+            return server.end(self.handle, kill=kill)
+        except SandboxError:
+            self.runner.discard()
+            return None
+
+
+class _SubprocessAttempt(_Attempt):
+    """The fallback: a fresh interpreter with rlimits (no namespaces, no uid change)."""
+
+    def __init__(self, request: bytes, limits: Limits):
+        super().__init__()
+        self.home = tempfile.TemporaryDirectory(prefix="grader-child-")
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(CHILD_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self.home.name,
+            env=_child_environment(self.home.name),
+            preexec_fn=_set_limits(limits),  # noqa: PLW1509 - rlimits must be set in the child
+            start_new_session=True,
+        )
+        self.fd = self.process.stdout.fileno()
+        try:
+            self.process.stdin.write(request)
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def _finish(self, kill: bool) -> int | None:
+        if not kill:
+            try:
+                self.process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        code = self.process.poll()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.process.stdout.close()
+        self.home.cleanup()
+        return code if code is not None else None
 
 
 def _set_limits(limits: Limits):
@@ -67,166 +231,159 @@ def _set_limits(limits: Limits):
 
 def _child_environment(home: str) -> dict[str, str]:
     """A minimal environment: nothing of ours reveals the grader or the course."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8"}
-    env |= {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = dict(sandbox.ENVIRONMENT) | {"HOME": home, "TMPDIR": home}
     for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # needed on some CPUs for a correct BLAS
         if key in os.environ:
             env[key] = os.environ[key]
     return env
 
 
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+class _Runner:
+    """Starts the attempts of one submission: on one fork server, or as fresh interpreters."""
+
+    def __init__(self, limits: Limits, strict: bool = True):
+        self.limits = limits
+        self.pool = sandbox.pool(strict)
+        self.server: sandbox.ForkServer | None = None
+        self.isolation = FALLBACK
+
+    def start(self, request: bytes) -> _Attempt:
+        if self.pool is None:
+            self.isolation = FALLBACK
+            return _SubprocessAttempt(request, self.limits)
+        for attempt in range(2):  # a broken server is replaced once
+            try:
+                if self.server is None:
+                    self.server = self.pool.acquire()
+                handle = self.server.start(request, self.limits.for_child(self.server.mode))
+            except (SandboxError, sandbox.SandboxUnavailable) as exc:
+                self.discard()
+                if attempt == 1:
+                    raise SandboxError(str(exc)) from None
+                continue
+            self.isolation = self.server.isolation
+            return _ForkedAttempt(self, handle)
+        raise AssertionError("unreachable")
+
+    def discard(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+    def close(self) -> None:
+        if self.server is not None and self.pool is not None:
+            self.pool.release(self.server)
+            self.server = None
 
 
-def _death_reason(process: subprocess.Popen, limits: Limits) -> str:
-    code = process.poll()
-    if code is None:
-        return "the process stopped answering"
-    if code < 0:
-        name = signal.Signals(-code).name
-        extra = {
-            "SIGKILL": " (killed: out of memory or CPU time?)",
-            "SIGSEGV": " (segmentation fault)",
-            "SIGXCPU": " (CPU time limit)",
-            "SIGXFSZ": " (file size limit)",
-        }.get(name, "")
-        return f"the process died with {name}{extra}"
-    return f"the process exited with code {code} (sys.exit, os._exit, or memory limit of {limits.memory_bytes // 2**20} MiB?)"
-
-
-class _EventReader:
-    """Reads newline-delimited JSON events from a pipe with deadlines and a size cap."""
-
-    def __init__(self, stream):
-        self.fd = stream.fileno()
-        self.buffer = b""
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.fd, selectors.EVENT_READ)
-
-    def next(self, deadline: float) -> dict | None | str:
-        """An event, None at end of stream, or "timeout"."""
-        while b"\n" not in self.buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.selector.select(remaining):
-                return "timeout"
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
-                return None
-            self.buffer += chunk
-            if len(self.buffer) > MAX_EVENT_BYTES:
-                return None
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        return event if isinstance(event, dict) else None
-
-
+# --------------------------------------------------------------------------- one submission
 def run_in_child(
-    cells: list[dict], cases: list[dict], limits: Limits = DEFAULT_LIMITS
+    cells: list[dict], cases: list[dict], limits: Limits = DEFAULT_LIMITS, *, strict: bool = True
 ) -> RunOutcome:
-    """Run ``cells`` then each case's plan in a fresh child process; restart after a case kills it.
+    """Run ``cells`` then each case's plan in a fresh child; restart after a case kills it.
 
     ``cases`` are wire-ready dicts: ``{"key", "plan", "returns", "inputs": {name: npy base64}}``.
+    ``strict=False`` (a student's self-check) uses the sandbox when it can, silently.
+    Raises :class:`SandboxError` only when the sandbox itself keeps failing (never because of
+    anything the submission does), and :class:`~grader.runner.sandbox.SandboxUnavailable` when
+    ``strict`` and the sandbox is required but unavailable.
     """
     outcome = RunOutcome()
     start = time.monotonic()
     pending = list(cases)
-    restarts = 0
-    while True:
-        if time.monotonic() - start > limits.total_seconds:
-            for case in pending:
-                outcome.failures[case["key"]] = (
-                    f"not run: the submission used its {limits.total_seconds:.0f} s"
-                )
-            break
-        status, ready = _one_child(cells, pending, limits, outcome, start)
-        if outcome.ready is None:
-            outcome.ready = ready
-        pending = [
-            c
-            for c in pending
-            if c["key"] not in outcome.events and c["key"] not in outcome.failures
-        ]
-        if status == "cells-failed":
-            for case in pending:
-                outcome.failures[case["key"]] = outcome.ready["fatal"]
-            break
-        if not pending:
-            break
-        restarts += 1
-        if restarts > limits.max_restarts:
-            for case in pending:
-                outcome.failures[case["key"]] = "not run: too many crashes or time-outs before it"
-            break
+    runner = _Runner(limits, strict)
+    try:
+        while True:
+            if time.monotonic() - start > limits.total_seconds:
+                for case in pending:
+                    outcome.failures[case["key"]] = (
+                        f"not run: the submission used its {limits.total_seconds:.0f} s"
+                    )
+                break
+            status, ready = _one_child(runner, cells, pending, limits, outcome, start)
+            outcome.isolation = runner.isolation
+            if outcome.ready is None:
+                outcome.ready = ready
+            pending = [
+                c
+                for c in pending
+                if c["key"] not in outcome.events and c["key"] not in outcome.failures
+            ]
+            if status == "cells-failed":
+                for case in pending:
+                    outcome.failures[case["key"]] = outcome.ready["fatal"]
+                break
+            if not pending:
+                break
+            outcome.restarts += 1
+            if outcome.restarts > limits.max_restarts:
+                for case in pending:
+                    outcome.failures[case["key"]] = (
+                        "not run: too many crashes or time-outs before it"
+                    )
+                break
+    finally:
+        runner.close()
     outcome.seconds = time.monotonic() - start
     return outcome
 
 
-def _one_child(cells, cases, limits: Limits, outcome: RunOutcome, start: float):
-    request = json.dumps(
-        {"cells": cells, "cases": cases, "output_limit": limits.output_chars}
-    ).encode()
-    with tempfile.TemporaryDirectory(prefix="grader-child-") as home:
-        process = subprocess.Popen(
-            [sys.executable, "-I", str(CHILD_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=home,
-            env=_child_environment(home),
-            preexec_fn=_set_limits(limits),  # noqa: PLW1509 - rlimits must be set in the child
-            start_new_session=True,
-        )
-        try:
-            try:
-                process.stdin.write(request)
-                process.stdin.close()
-            except BrokenPipeError:
-                pass
-            reader = _EventReader(process.stdout)
-            end_of_budget = start + limits.total_seconds
-            event = reader.next(min(time.monotonic() + limits.cells_seconds, end_of_budget))
-            if not isinstance(event, dict) or event.get("event") != "ready":
-                if event == "timeout":
-                    why = f"your cells did not finish within {limits.cells_seconds:.0f} s (an endless loop?)"
-                else:
-                    _kill(process)
-                    why = f"{_death_reason(process, limits)} while your cells ran"
-                return "cells-failed", {
-                    "fatal": why,
-                    "cell_errors": [],
-                    "stdout": "",
-                    "warnings": [],
-                }
-            ready = event
-            for case in cases:
-                event = reader.next(min(time.monotonic() + limits.case_seconds, end_of_budget))
-                if (
-                    isinstance(event, dict)
-                    and event.get("event") == "case"
-                    and event.get("key") == case["key"]
-                ):
-                    outcome.events[case["key"]] = event
-                    continue
-                if event == "timeout":
-                    outcome.failures[case["key"]] = (
-                        f"timed out after {limits.case_seconds:.0f} s (an endless loop?)"
-                    )
-                else:
-                    _kill(process)
-                    outcome.failures[case["key"]] = _death_reason(process, limits)
-                return "restart", ready
-            return "done", ready
-        finally:
-            _kill(process)
-            process.stdout.close()
+def _request(cells: list[dict], cases: list[dict], limits: Limits) -> bytes:
+    """The child's request; a case that carries its JSON text (``case.json``) is not re-encoded."""
+    encoded = ",".join(getattr(case, "json", None) or json.dumps(case) for case in cases)
+    head = json.dumps({"cells": cells, "output_limit": limits.output_chars})
+    return (head[:-1] + ', "cases": [' + encoded + "]}").encode()
+
+
+def _fatal(why: str) -> dict:
+    return {"fatal": why, "cell_errors": [], "stdout": "", "warnings": []}
+
+
+def _one_child(runner: _Runner, cells, cases, limits: Limits, outcome: RunOutcome, start: float):
+    attempt = runner.start(_request(cells, cases, limits))
+    reader = _EventReader(attempt.fd)
+    end_of_budget = start + limits.total_seconds
+    try:
+        event = reader.next(min(time.monotonic() + limits.cells_seconds, end_of_budget))
+        if isinstance(event, dict) and event.get("event") == "sandbox_error":
+            attempt.finish(kill=True)
+            runner.discard()
+            raise SandboxError(f"the sandbox could not start a run: {event.get('message')}")
+        if not isinstance(event, dict) or event.get("event") != "ready":
+            if event == TIMEOUT:
+                attempt.finish(kill=True)
+                why = f"your cells did not finish within {limits.cells_seconds:.0f} s (an endless loop?)"
+            elif event == EOF:
+                why = f"{death_reason(attempt.finish(kill=False), limits)} while your cells ran"
+            else:
+                attempt.finish(kill=True)
+                why = "while your cells ran, the process sent something that is not a result"
+            return "cells-failed", _fatal(why)
+        ready = event
+        for case in cases:
+            event = reader.next(min(time.monotonic() + limits.case_seconds, end_of_budget))
+            if (
+                isinstance(event, dict)
+                and event.get("event") == "case"
+                and event.get("key") == case["key"]
+            ):
+                outcome.events[case["key"]] = event
+                continue
+            if event == TIMEOUT:
+                attempt.finish(kill=True)
+                outcome.failures[case["key"]] = (
+                    f"timed out after {limits.case_seconds:.0f} s (an endless loop?)"
+                )
+            elif event == EOF:
+                outcome.failures[case["key"]] = death_reason(attempt.finish(kill=False), limits)
+            else:
+                attempt.finish(kill=True)
+                outcome.failures[case["key"]] = (
+                    "the process sent something that is not this case's result "
+                    "(did the code write to the grader's channel?)"
+                )
+            return "restart", ready
+        return "done", ready
+    finally:
+        reader.close()
+        attempt.finish(kill=True)

@@ -1,0 +1,177 @@
+"""Building hostile submissions and summarising how they were graded.
+
+A submission is the released 02_dropout notebook with the student's text typed into its two
+answer cells (like ``scripts/make_sample_class.py`` does), or any notebook JSON we write by hand.
+Every grade checks that the submission's bytes and modification time did not change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.grading import SubmissionResult, Target, grade_notebook
+from grader.runner import sandbox
+from grader.runner.process import Limits
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "02_dropout"
+FULL = 10.0  # the points of 02_dropout
+
+# short limits keep the suite fast; the loops below still hit them
+FAST = Limits(cells_seconds=3.0, case_seconds=2.0, total_seconds=30.0)
+
+CORRECT_FORWARD = """
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x.copy(), (None, mode)
+    rng = np.random.default_rng() if rng is None else rng
+    mask = (rng.random(x.shape) >= p_drop) / (1 - p_drop)
+    return x * mask, (mask, mode)
+"""
+
+CORRECT_BACKWARD = """
+def dropout_backward(dout, cache):
+    mask, mode = cache
+    return dout * mask if mode == "train" else dout
+"""
+
+# the classic mistake (no 1/(1-p) scaling): what a cheat that fails is worth
+UNSCALED_FORWARD = """
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x.copy(), (None, mode)
+    rng = np.random.default_rng() if rng is None else rng
+    mask = rng.random(x.shape) >= p_drop
+    return x * mask, (mask, mode)
+"""
+UNSCALED_SCORE = 6.0
+UNSCALED_FAILED = ["dropout_hidden_forward", "dropout_train_forward"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_sandbox():
+    """The hostile suite runs against the real bubblewrap sandbox: skipped without it, and an
+    error in CI (``sandbox.require`` raises when ``CI=true`` and bubblewrap is unusable).
+
+    Test modules import this fixture (no conftest.py here: it would shadow tests/conftest.py)."""
+    isolation = sandbox.require()
+    if isolation == sandbox.FALLBACK:
+        pytest.skip("the bubblewrap sandbox is unavailable here (CI=true makes this an error)")
+    return isolation
+
+
+def released(assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def answer_cell(function: str, assignment: str = ASSIGNMENT) -> int:
+    """The index of the answer cell that defines ``function`` in the released notebook."""
+    for index, cell in enumerate(released(assignment).cells):
+        if cell.cell_type == "code" and f"def {function}(" in cell.source:
+            return index
+    raise LookupError(function)
+
+
+def write(path: Path, notebook) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, bytes | str):
+        data = notebook.encode() if isinstance(notebook, str) else notebook
+        path.write_bytes(data)
+    elif isinstance(notebook, nbformat.NotebookNode):
+        nbformat.write(notebook, str(path))
+    else:
+        path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def filled(forward: str = CORRECT_FORWARD, backward: str = CORRECT_BACKWARD, assignment=ASSIGNMENT):
+    """The released notebook with ``forward`` and ``backward`` typed into the answer cells."""
+    notebook = released(assignment)
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        if "def dropout_forward(" in cell.source:
+            cell.source = forward.strip("\n")
+        elif "def dropout_backward(" in cell.source:
+            cell.source = backward.strip("\n")
+    return notebook
+
+
+def submission(
+    tmp_path: Path,
+    forward: str = CORRECT_FORWARD,
+    backward: str = CORRECT_BACKWARD,
+    *,
+    student: str = "student",
+    assignment: str = ASSIGNMENT,
+) -> Path:
+    path = tmp_path / "submitted" / student / assignment / f"{assignment}.ipynb"
+    return write(path, filled(forward, backward, assignment))
+
+
+def grade(path: Path, reference, limits: Limits = FAST, **options) -> SubmissionResult:
+    """Grade one notebook; the submission must come out byte-for-byte and mtime unchanged."""
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns) if path.exists() else None
+    result = grade_notebook(Target(path), reference=reference, limits=limits, **options)
+    after = (path.read_bytes(), os.stat(path).st_mtime_ns) if path.exists() else None
+    assert before == after, "the grader modified the submission"
+    return result
+
+
+def failed(result: SubmissionResult) -> list[str]:
+    """The status of a result: which checks did not pass (sorted)."""
+    return sorted(c.check.id for c in result.checks if not c.passed)
+
+
+def reasons(result: SubmissionResult, check_id: str | None = None) -> set[str]:
+    """The messages of the failed cases (of one check, or of all)."""
+    return {
+        case.message
+        for check in result.checks
+        if check_id is None or check.check.id == check_id
+        for case in check.cases
+        if not case.passed
+    }
+
+
+def notes(result: SubmissionResult) -> list[str]:
+    return list(result.notes)
+
+
+NAME_ME = (
+    "import ctypes as _ctypes\n"
+    "_ctypes.CDLL(None).prctl(15, {name!r}.encode(), 0, 0, 0)  # PR_SET_NAME\n"
+)
+
+
+def processes_named(name: str) -> list[int]:
+    """Processes on this machine whose name (``/proc/PID/comm``) is ``name``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == name:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in command:
+            found.append(int(entry.name))
+    return found

@@ -1,0 +1,125 @@
+"""The parent side of a run: reading events, reasons for a child's death, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from grader.runner import process
+from grader.runner.process import (
+    EOF,
+    GARBAGE,
+    TIMEOUT,
+    Limits,
+    _EventReader,
+    _request,
+    death_reason,
+    run_in_child,
+)
+
+
+def reader_with(*chunks: bytes, close: bool = True) -> _EventReader:
+    read_end, write_end = os.pipe()
+    for chunk in chunks:
+        os.write(write_end, chunk)
+    if close:
+        os.close(write_end)
+    return _EventReader(read_end)
+
+
+def test_events_split_across_reads_and_several_per_read():
+    reader = reader_with(
+        b'{"event": "re', b'ady"}\n{"event": "case", "key": "a"}\n{"ev', b'ent": "done"}\n'
+    )
+    deadline = time.monotonic() + 1
+    assert reader.next(deadline) == {"event": "ready"}
+    assert reader.next(deadline) == {"event": "case", "key": "a"}
+    assert reader.next(deadline) == {"event": "done"}
+    assert reader.next(deadline) == EOF
+
+
+def test_garbage_and_timeouts():
+    assert reader_with(b"not json\n").next(time.monotonic() + 1) == GARBAGE
+    assert reader_with(b"[1, 2]\n").next(time.monotonic() + 1) == GARBAGE
+    assert reader_with(b'{"unfinished": ', close=False).next(time.monotonic() + 0.1) == TIMEOUT
+
+
+def test_an_oversized_event_is_garbage(monkeypatch):
+    monkeypatch.setattr(process, "MAX_EVENT_BYTES", 1000)
+    assert reader_with(b"x" * 5000).next(time.monotonic() + 1) == GARBAGE
+
+
+def test_death_reasons():
+    limits = Limits(total_seconds=10, file_bytes=2**20)
+    assert death_reason(-signal.SIGSEGV, limits) == (
+        "the process crashed with a segmentation fault (SIGSEGV)"
+    )
+    assert death_reason(-signal.SIGKILL, limits).startswith("the process was killed (SIGKILL")
+    assert death_reason(-signal.SIGXCPU, limits) == (
+        "the process used up its CPU time of 15 s (SIGXCPU)"
+    )
+    assert death_reason(-signal.SIGUSR1, limits) == "the process was ended by SIGUSR1"
+    assert death_reason(-200, limits) == "the process was ended by signal 200"
+    assert death_reason(3, limits).startswith("the process exited with code 3")
+    assert death_reason(None, limits) == "the process stopped answering"
+
+
+def test_request_reuses_a_cases_encoded_text():
+    class Wire(dict):
+        json = '{"key": "k/0", "plan": [], "returns": {}, "inputs": {}, "marker": 1}'
+
+    request = json.loads(_request([{"index": 1, "source": "x = 1"}], [Wire(key="k/0")], Limits()))
+    assert request == {
+        "cells": [{"index": 1, "source": "x = 1"}],
+        "output_limit": 20000,
+        "cases": [{"key": "k/0", "plan": [], "returns": {}, "inputs": {}, "marker": 1}],
+    }
+
+
+def test_cases_after_a_crash_run_in_a_new_child():
+    cells = [
+        {
+            "index": 0,
+            "source": "import os\ndef f(n):\n    if n == 1:\n        os._exit(9)\n    return n * 2",
+        }
+    ]
+    cases = [
+        {
+            "key": f"c/{n}",
+            "plan": [{"call": "f", "args": [n], "out": "y"}],
+            "returns": {"y": {"var": "y"}},
+            "inputs": {},
+        }
+        for n in range(3)
+    ]
+    outcome = run_in_child(cells, cases, Limits(case_seconds=5))
+    assert set(outcome.events) == {"c/0", "c/2"}
+    assert outcome.failures == {
+        "c/1": "the process exited with code 9 before it finished (os._exit or sys.exit?)"
+    }
+    assert outcome.restarts == 1
+
+
+def test_the_budget_for_a_whole_submission():
+    cells = [{"index": 0, "source": "import time\ndef f():\n    time.sleep(5)\n    return 1"}]
+    cases = [
+        {
+            "key": f"c/{n}",
+            "plan": [{"call": "f", "out": "y"}],
+            "returns": {"y": {"var": "y"}},
+            "inputs": {},
+        }
+        for n in range(4)
+    ]
+    start = time.monotonic()
+    outcome = run_in_child(cells, cases, Limits(case_seconds=1, total_seconds=2.5))
+    assert time.monotonic() - start < 5
+    assert outcome.events == {}
+    assert set(outcome.failures.values()) <= {
+        "timed out after 1 s (an endless loop?)",
+        "not run: the submission used its 2 s",
+    }
+    assert outcome.failures["c/0"] == "timed out after 1 s (an endless loop?)"
+    assert outcome.failures["c/3"] == "not run: the submission used its 2 s"
