@@ -3,6 +3,18 @@
 Exit codes (contract): ``check`` returns 0 when every public check passes, 1 when any fails;
 ``grade`` returns 0 when every submission got a result (whatever the scores), 1 when the grader
 itself failed on some submission; both return 2 on bad usage.
+
+More instructor commands:
+
+* ``export PATH... --course DIR``: grade (resuming from the store in ``DIR/.grader-cache``) and
+  write every export: nbgrader gradebook + autograded/ copies, feedback files (HTML, Markdown, in
+  nbgrader's feedback/ layout), Gradescope results.json, the class CSV and the class report;
+* ``gradescope-bundle --out autograder.zip``: a Gradescope autograder that runs this grader;
+* ``gradescope SUBMISSION_DIR``: what that bundle runs for each submission;
+* ``nbgrader PATH...``: the stock nbgrader flow (trusted notebooks only).
+
+``grade`` and ``export`` interrupted with Ctrl-C exit with 130; every finished result is in the
+store, so the same command resumes.
 """
 
 from __future__ import annotations
@@ -66,16 +78,147 @@ def _parser() -> argparse.ArgumentParser:
         "--memory", type=int, default=2048, help="memory cap per submission in MiB (default 2048)"
     )
     grade.add_argument("--no-progress", action="store_true")
+    grade.add_argument(
+        "--store",
+        type=Path,
+        help="keep every result in this folder: a re-run grades only new or changed notebooks",
+    )
+    _add_store_options(grade)
+    grade.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
+
+    export = sub.add_parser(
+        "export",
+        help="grade (resumable) and write every export into an nbgrader course directory",
+        description="Grade the submissions (results kept in COURSE/.grader-cache, so a re-run only "
+        "grades new or changed notebooks) and write: COURSE/gradebook.db (nbgrader), "
+        "COURSE/autograded/, COURSE/feedback/ (HTML + Markdown), COURSE/exports/grades.csv, "
+        "COURSE/exports/results.json and exports/gradescope/ (Gradescope results.json), "
+        "COURSE/exports/class_report.html.",
+    )
+    export.add_argument(
+        "paths", nargs="+", type=Path, help="notebooks or folders (nbgrader's submitted/ layout)"
+    )
+    export.add_argument(
+        "--course", type=Path, required=True, help="nbgrader course directory (created if needed)"
+    )
+    export.add_argument("--store", type=Path, help="result store (default: COURSE/.grader-cache)")
+    _add_store_options(export)
+    export.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
+    export.add_argument(
+        "--salt",
+        help="course-private salt for hidden inputs (default: $DNN_KIT_SALT, else the repository's)",
+    )
+    export.add_argument(
+        "--reference",
+        type=Path,
+        help="folder of the reference solutions (default: the repository's solutions/)",
+    )
+    export.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="notebooks graded at once (default: all cores)",
+    )
+    export.add_argument("--timeout", type=float, default=10.0, help="seconds per case (default 10)")
+    export.add_argument(
+        "--memory", type=int, default=2048, help="memory cap per submission in MiB (default 2048)"
+    )
+    export.add_argument(
+        "--due",
+        help="due date (e.g. '2025-03-01 23:59:00 UTC'): written to the gradebook; the CSV gets seconds_late",
+    )
+    export.add_argument(
+        "--no-gradebook",
+        action="store_true",
+        help="skip the nbgrader gradebook and autograded/ copies",
+    )
+    export.add_argument(
+        "--list-students",
+        action="store_true",
+        help="name students in the class report (default: aggregated only)",
+    )
+    export.add_argument("--no-progress", action="store_true")
+
+    bundle = sub.add_parser(
+        "gradescope-bundle",
+        help="build a Gradescope autograder zip (setup.sh, run_autograder) that runs this grader",
+    )
+    bundle.add_argument(
+        "--out", type=Path, required=True, help="the zip to write, e.g. autograder.zip"
+    )
+    bundle.add_argument(
+        "--assignment", help="grade every upload as this assignment (default: recognise it)"
+    )
+    bundle.add_argument(
+        "--salt",
+        help="course-private salt for hidden inputs (default: $DNN_KIT_SALT, else the repository's)",
+    )
+    bundle.add_argument(
+        "--reference",
+        type=Path,
+        help="folder of the reference solutions (default: the repository's solutions/)",
+    )
+    bundle.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
+
+    gradescope = sub.add_parser(
+        "gradescope",
+        help="grade a Gradescope submission folder into one results.json (run by the bundle)",
+    )
+    gradescope.add_argument(
+        "submission", type=Path, nargs="?", default=Path("/autograder/submission")
+    )
+    gradescope.add_argument(
+        "--results", type=Path, default=Path("/autograder/results/results.json")
+    )
+    gradescope.add_argument("--assignment", help="grade every notebook as this assignment")
+    gradescope.add_argument("--reference", type=Path, help="folder of the reference solutions")
+    gradescope.add_argument("--salt-file", type=Path, help="file holding the course-private salt")
+    gradescope.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
+    gradescope.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds per case (default 10)"
+    )
+    gradescope.add_argument(
+        "--memory", type=int, default=2048, help="memory cap in MiB (default 2048)"
+    )
 
     stock = sub.add_parser(
         "nbgrader",
         help="the stock nbgrader flow: set up a course directory from solutions/ and run `nbgrader autograde` (trusted notebooks only)",
     )
-    stock.add_argument("paths", nargs="+", type=Path, help="notebooks or folders (nbgrader's submitted/ layout is recognised)")
-    stock.add_argument("--course", type=Path, help="course directory to create or reuse (default: a new temporary one)")
-    stock.add_argument("--salt", help="course-private salt for hidden inputs (default: $DNN_KIT_SALT, else the repository's)")
-    stock.add_argument("--reference", type=Path, help="folder of the reference solutions (default: the repository's solutions/)")
+    stock.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        help="notebooks or folders (nbgrader's submitted/ layout is recognised)",
+    )
+    stock.add_argument(
+        "--course",
+        type=Path,
+        help="course directory to create or reuse (default: a new temporary one)",
+    )
+    stock.add_argument(
+        "--salt",
+        help="course-private salt for hidden inputs (default: $DNN_KIT_SALT, else the repository's)",
+    )
+    stock.add_argument(
+        "--reference",
+        type=Path,
+        help="folder of the reference solutions (default: the repository's solutions/)",
+    )
     return parser
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true", help="regrade everything, even what the store has"
+    )
+    parser.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="regrade this student's notebooks even if the store has them (repeatable)",
+    )
 
 
 def _check(args) -> int:
@@ -90,11 +233,14 @@ def _check(args) -> int:
     return 0 if not result.error and result.checks and all(c.passed for c in result.checks) else 1
 
 
-def _grade(args) -> int:
+def _setup(args):
+    """The shared part of grade/export: checks of the arguments, reference, targets, limits.
+
+    Returns (reference, targets, limits, points) or an exit code.
+    """
     from grader import references
-    from grader.grading import discover, grade_many
-    from grader.report.gradescope import results_json
-    from grader.report.tables import class_table, results_csv, submission_table
+    from grader.grading import discover
+    from grader.report.points import PointsError, load_points
     from grader.runner.process import Limits
 
     missing = [p for p in args.paths if not p.exists()]
@@ -103,6 +249,11 @@ def _grade(args) -> int:
         return 2
     if args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        points = load_points(getattr(args, "points", None))
+    except PointsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     reference = references.load(args.reference)
     if args.reference and reference is None:
@@ -115,17 +266,88 @@ def _grade(args) -> int:
     if not targets:
         print("error: no notebooks (*.ipynb) found", file=sys.stderr)
         return 2
+    unknown = sorted(set(getattr(args, "student", []) or []) - {t.student for t in targets})
+    if unknown:
+        print(f"error: no submissions from --student {', '.join(unknown)}", file=sys.stderr)
+        return 2
     limits = Limits(case_seconds=args.timeout, memory_bytes=args.memory * 2**20)
-    results = grade_many(
+    return reference, targets, limits, points
+
+
+def _graded(args, reference, targets, limits, store_dir: Path | None):
+    """Grade through the store (resume, regrade); a message on stderr says what was reused."""
+    from grader.checks.cases import salt_from_environment
+    from grader.store import BatchSummary, Context, Store, grade_with_store
+
+    store = Store(store_dir) if store_dir else None
+    students = set(args.student or [])
+    summary = BatchSummary()
+    graded = grade_with_store(
         targets,
+        store=store,
+        context=Context(
+            salt=args.salt or salt_from_environment(), reference=reference, limits=limits
+        ),
         jobs=args.jobs,
-        salt=args.salt,
-        reference=reference,
-        limits=limits,
+        regrade=lambda t: args.force or t.student in students,
         progress=not args.no_progress,
+        summary=summary,
     )
+    if store is not None:
+        print(
+            f"store {store_dir}: {summary.from_store} from the store, {summary.graded} graded",
+            file=sys.stderr,
+        )
+    return graded
+
+
+def _interrupted(store_dir: Path | None) -> int:
+    where = (
+        f"; finished results are in {store_dir}, run the same command to resume"
+        if store_dir
+        else ""
+    )
+    print(f"interrupted{where}", file=sys.stderr)
+    return 130
+
+
+def _grade(args) -> int:
+    from grader.grading import grade_many
+    from grader.report.gradescope import results_json
+    from grader.report.points import apply_points
+    from grader.report.tables import class_table, results_csv, submission_table
+    from grader.store import submission_timestamp
+
+    setup = _setup(args)
+    if isinstance(setup, int):
+        return setup
+    reference, targets, limits, points = setup
+    if args.store or args.student or args.force:
+        try:
+            graded = _graded(args, reference, targets, limits, args.store)
+        except KeyboardInterrupt:
+            return _interrupted(args.store)
+        results = [g.result for g in graded]
+        stamps = [g.timestamp for g in graded]
+    else:
+        results = grade_many(
+            targets,
+            jobs=args.jobs,
+            salt=args.salt,
+            reference=reference,
+            limits=limits,
+            progress=not args.no_progress,
+        )
+        stamps = [submission_timestamp(t.path)[0] for t in targets]
+    results = [apply_points(r, points) for r in results]
     if args.format == "json":
-        text = json.dumps([results_json(r) for r in results], indent=2) + "\n"
+        text = (
+            json.dumps(
+                [results_json(r, submitted_at=s) for r, s in zip(results, stamps, strict=True)],
+                indent=2,
+            )
+            + "\n"
+        )
     elif args.format == "csv":
         text = results_csv(results)
     else:
@@ -143,6 +365,155 @@ def _grade(args) -> int:
     return 1 if any(r.grader_failure for r in results) else 0
 
 
+def _export(args) -> int:
+    from grader import references
+    from grader.report.exports import export_all
+    from grader.store import default_store
+
+    setup = _setup(args)
+    if isinstance(setup, int):
+        return setup
+    reference, targets, limits, points = setup
+    reference_dir = references.locate(args.reference)
+    if reference_dir is not None and args.course.resolve() in (
+        reference_dir.parent.resolve(),
+        reference_dir.parent.parent.resolve(),
+    ):
+        print(
+            "error: --course must be a folder of its own, not the kit's repository "
+            "(nbgrader would regenerate the notebooks there)",
+            file=sys.stderr,
+        )
+        return 2
+    store_dir = args.store or default_store(args.course)
+    try:
+        graded = _graded(args, reference, targets, limits, store_dir)
+    except KeyboardInterrupt:
+        return _interrupted(store_dir)
+    report = export_all(
+        graded,
+        args.course,
+        points=points,
+        gradebook=not args.no_gradebook,
+        due=args.due,
+        list_students=args.list_students,
+        reference_dir=reference_dir,
+        salt=args.salt,
+    )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{len(graded)} notebooks, {report.feedback} feedback files", file=sys.stderr)
+    for what, where in report.written.items():
+        print(f"  {what:<32} {where}", file=sys.stderr)
+    return 1 if any(g.result.grader_failure for g in graded) else 0
+
+
+def _bundle(args) -> int:
+    from grader import references
+    from grader.checks import NOTEBOOKS
+    from grader.checks.cases import salt_from_environment
+    from grader.report.bundle import build_bundle
+    from grader.report.points import PointsError, load_points
+
+    if args.assignment and args.assignment not in NOTEBOOKS:
+        print(
+            f"error: no assignment {args.assignment!r}; known: {', '.join(NOTEBOOKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        load_points(args.points)
+    except PointsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    reference_dir = references.locate(args.reference)
+    if reference_dir is None:
+        print("error: reference solutions not found; pass --reference", file=sys.stderr)
+        return 2
+    salt = args.salt or salt_from_environment()
+    from grader.checks.base import DEFAULT_SALT
+
+    if salt == DEFAULT_SALT:
+        print(
+            "warning: the bundle uses the repository's default salt; pass --salt (or set "
+            "DNN_KIT_SALT) so students cannot rebuild the hidden inputs",
+            file=sys.stderr,
+        )
+    points_text = args.points.read_text(encoding="utf-8") if args.points else ""
+    if args.points and args.points.suffix == ".json":  # the bundle always carries TOML
+        data = json.loads(points_text)
+        data = data.get("points", data)
+        points_text = "[points]\n" + "".join(f"{k} = {float(v)!r}\n" for k, v in data.items())
+    names = build_bundle(
+        args.out,
+        salt=salt,
+        reference_dir=reference_dir,
+        points_text=points_text,
+        assignment=args.assignment,
+    )
+    print(
+        f"wrote {args.out} ({len(names)} files): upload it as the Gradescope autograder",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _gradescope(args) -> int:
+    """Grade one Gradescope submission; always writes a results.json (exit 0 when it did)."""
+    import time
+
+    from grader.report.gradescope import combined_results
+
+    start = time.perf_counter()
+    try:
+        data = _gradescope_results(args)
+    except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever happens
+        data = {
+            "score": 0.0,
+            "output": f"The autograder failed ({type(exc).__name__}); please tell your instructor.",
+            "visibility": "visible",
+            "tests": [],
+        }
+        print(f"grader failure: {exc!r}", file=sys.stderr)
+    if not data.get("tests") and "extra_data" not in data:
+        data = combined_results([], data.get("output", ""))
+    data["execution_time"] = round(time.perf_counter() - start, 3)
+    _write_atomic(args.results, json.dumps(data, indent=2) + "\n")
+    print(
+        f"wrote {args.results}: {data['score']:g} / {data.get('max_score', 0):g}", file=sys.stderr
+    )
+    return 0
+
+
+def _gradescope_results(args) -> dict:
+    from grader import references
+    from grader.grading import Target, discover, grade_many
+    from grader.report.gradescope import combined_results
+    from grader.report.points import apply_points, load_points
+    from grader.runner.process import Limits
+
+    points = load_points(args.points) if args.points and args.points.exists() else {}
+    salt = args.salt_file.read_text(encoding="utf-8").strip() if args.salt_file else None
+    reference = references.load(args.reference)
+    targets = [
+        t
+        for t in (discover([args.submission]) if args.submission.exists() else [])
+        if "__MACOSX" not in t.path.parts
+    ][:20]
+    if args.assignment:
+        targets = [Target(t.path, t.student, args.assignment) for t in targets]
+    limits = Limits(case_seconds=args.timeout, memory_bytes=args.memory * 2**20)
+    results = grade_many(
+        targets,
+        jobs=min(len(targets), os.cpu_count() or 1) or 1,
+        salt=salt,
+        reference=reference,
+        limits=limits,
+        progress=False,
+    )
+    return combined_results([apply_points(r, points) for r in results])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
@@ -151,6 +522,12 @@ def main(argv: list[str] | None = None) -> int:
         from grader import course
 
         return course.main(args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "gradescope-bundle":
+        return _bundle(args)
+    if args.command == "gradescope":
+        return _gradescope(args)
     return _grade(args)
 
 

@@ -6,11 +6,12 @@ from grader.grading import SubmissionResult
 from grader.report.feedback import check_text
 
 
-def results_json(result: SubmissionResult) -> dict:
+def results_json(result: SubmissionResult, *, submitted_at: str = "") -> dict:
     """A valid Gradescope results.json object, with the kit's ``extra_data``.
 
     Hidden checks are ``"after_published"``; their messages describe cases and measured errors
-    but never show test code, hidden inputs or reference source.
+    but never show test code, hidden inputs or reference source. ``submitted_at`` (ISO 8601,
+    from nbgrader's timestamp.txt or the file's time) is added to ``extra_data`` when known.
     """
     tests = []
     for check_result in result.checks:
@@ -28,6 +29,16 @@ def results_json(result: SubmissionResult) -> dict:
         )
     output = [result.error] if result.error else []
     output += result.notes
+    extra = {
+        "submission": result.sha256,
+        "student": result.student,
+        "assignment": result.assignment,
+        "notebook": str(result.path),
+        "isolation": result.isolation,
+        "kit_version": result.kit_version,
+    }
+    if submitted_at:
+        extra["timestamp"] = submitted_at
     return {
         "score": result.score,
         "max_score": result.max_score,
@@ -35,12 +46,42 @@ def results_json(result: SubmissionResult) -> dict:
         "output": "\n".join(output),
         "visibility": "visible",
         "tests": tests,
-        "extra_data": {
-            "submission": result.sha256,
-            "student": result.student,
-            "assignment": result.assignment,
-            "notebook": str(result.path),
-            "isolation": result.isolation,
-            "kit_version": result.kit_version,
-        },
+        "extra_data": extra,
+    }
+
+
+def combined_results(results: list[SubmissionResult], missing_message: str = "") -> dict:
+    """One results.json for a Gradescope submission that holds any number of notebooks.
+
+    One notebook: exactly :func:`results_json`. Several: their tests one after another, each
+    name prefixed with the notebook's file name, scores added. None: score 0 and a message.
+    """
+    if len(results) == 1:
+        return results_json(results[0])
+    if not results:
+        return {
+            "score": 0.0,
+            "max_score": 0.0,
+            "execution_time": 0.0,
+            "output": missing_message or "No notebook (.ipynb file) was found in your submission.",
+            "visibility": "visible",
+            "tests": [],
+            "extra_data": {"notebooks": []},
+        }
+    parts = [results_json(r) for r in results]
+    tests = []
+    for result, part in zip(results, parts, strict=True):
+        for test in part["tests"]:
+            tests.append({**test, "name": f"{result.path.name} / {test['name']}"})
+    output = [
+        f"{r.path.name}: {p['output']}" for r, p in zip(results, parts, strict=True) if p["output"]
+    ]
+    return {
+        "score": round(sum(p["score"] for p in parts), 4),
+        "max_score": sum(p["max_score"] for p in parts),
+        "execution_time": round(sum(p["execution_time"] for p in parts), 3),
+        "output": "\n".join(output),
+        "visibility": "visible",
+        "tests": tests,
+        "extra_data": {"notebooks": [p["extra_data"] for p in parts]},
     }
