@@ -52,7 +52,13 @@ def nbgrader_environment(reference_dir: Path, salt: str | None) -> dict[str, str
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbgrader", *command], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 def autograde_with_nbgrader(
@@ -89,7 +95,10 @@ def autograde_with_nbgrader(
         source = course / "solutions" / assignment
         source.mkdir(parents=True, exist_ok=True)
         shutil.copy(solutions / assignment / f"{assignment}.ipynb", source / f"{assignment}.ipynb")
-        for command in (["generate_assignment", assignment, "--force"], ["autograde", assignment, "--force"]):
+        for command in (
+            ["generate_assignment", assignment, "--force"],
+            ["autograde", assignment, "--force"],
+        ):
             done = _run(command, course, env)
             if done.returncode != 0:
                 for result in graded:
@@ -109,24 +118,32 @@ def _read_gradebook(course: Path, assignment: str, graded: list[NbgraderResult])
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for result in graded:
             try:
-                notebook = gradebook.find_submission_notebook(assignment, assignment, result.student)
+                notebook = gradebook.find_submission_notebook(
+                    assignment, assignment, result.student
+                )
             except MissingEntry:
                 result.error = result.error or "nbgrader recorded no submission (see its log)"
                 continue
             for grade in notebook.grades:
-                if grade.cell_type == "code":  # autograded tests; markdown answers are graded by hand
+                if (
+                    grade.cell_type == "code"
+                ):  # autograded tests; markdown answers are graded by hand
                     result.cells[grade.name] = float(grade.score)
                     result.max_cells[grade.name] = float(grade.max_score)
 
 
 def main(args) -> int:
     course = args.course or Path(tempfile.mkdtemp(prefix="nbgrader-course-"))
-    results = autograde_with_nbgrader(args.paths, course, reference_dir=args.reference, salt=args.salt)
+    results = autograde_with_nbgrader(
+        args.paths, course, reference_dir=args.reference, salt=args.salt
+    )
     for result in results:
         if result.error:
             print(f"{result.student:<12} {result.assignment:<14} error: {result.error}")
         else:
             cells = "  ".join(f"{k}={v:g}" for k, v in result.cells.items())
-            print(f"{result.student:<12} {result.assignment:<14} {result.score:>6.2f}/{sum(result.max_cells.values()):g}  {cells}")
+            print(
+                f"{result.student:<12} {result.assignment:<14} {result.score:>6.2f}/{sum(result.max_cells.values()):g}  {cells}"
+            )
     print(f"course directory: {course}", file=sys.stderr)
     return 0

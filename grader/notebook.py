@@ -135,15 +135,24 @@ def check_implemented(check_id: str, namespace: dict | None = None) -> None:
     public = load_fixtures(check.notebook)
     for function in check.functions:
         case = next(
-            (c for cases in public.values() for c in cases if c.plan and c.plan[-1].get("call") == function),
+            (
+                c
+                for cases in public.values()
+                for c in cases
+                if c.plan and c.plan[-1].get("call") == function
+            ),
             None,
         )
         if case is None:
             continue
         request = wire_case(f"{check_id}/ready", case)
-        event = run_case(namespace, request, {k: v.copy() for k, v in case.inputs.items()}, OUTPUT_LIMIT)
+        event = run_case(
+            namespace, request, {k: v.copy() for k, v in case.inputs.items()}, OUTPUT_LIMIT
+        )
         error = event.get("error") or {}
-        if error.get("type") == "NotImplementedError" or "is not defined" in error.get("message", ""):
+        if error.get("type") == "NotImplementedError" or "is not defined" in error.get(
+            "message", ""
+        ):
             raise CheckFailed(f"{function} is not implemented yet, so the hidden tests cannot pass")
 
 

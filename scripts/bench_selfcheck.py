@@ -25,7 +25,9 @@ DEFAULT = ROOT / "data" / "sample_class" / "submitted" / "ada" / "02_dropout" / 
 
 def timed(command: list[str], cwd: Path, env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
     return time.perf_counter() - start
 
 
@@ -34,17 +36,33 @@ def main() -> int:
     parser.add_argument("notebook", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    env = dict(
+        os.environ,
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
     with tempfile.TemporaryDirectory() as scratch:
-        ours = [timed([sys.executable, "-m", "grader", "check", str(args.notebook.resolve())], ROOT, env) for _ in range(args.repeat)]
+        ours = [
+            timed(
+                [sys.executable, "-m", "grader", "check", str(args.notebook.resolve())], ROOT, env
+            )
+            for _ in range(args.repeat)
+        ]
         stock = [
-            timed([sys.executable, "-m", "nbgrader", "validate", str(args.notebook.resolve())], Path(scratch), env)
+            timed(
+                [sys.executable, "-m", "nbgrader", "validate", str(args.notebook.resolve())],
+                Path(scratch),
+                env,
+            )
             for _ in range(args.repeat)
         ]
     ours_s, stock_s = statistics.median(ours), statistics.median(stock)
     print(f"notebook: {args.notebook}")
-    print(f"python -m grader check   median {ours_s:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in ours)})")
-    print(f"nbgrader validate        median {stock_s:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in stock)})")
+    print(
+        f"python -m grader check   median {ours_s:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in ours)})"
+    )
+    print(
+        f"nbgrader validate        median {stock_s:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in stock)})"
+    )
     print(f"ratio (nbgrader / ours): {stock_s / ours_s:.1f}x")
     return 0
 

@@ -141,7 +141,9 @@ def build_source_notebook(source: Path, functions: dict[str, str]) -> nbformat.N
     setup = " ".join(c.source for c in cells if c.metadata.get(KIT_KEY, {}).get("role") == "setup")
     hidden = any("check_implemented(" in c.source for c in cells)
     if hidden and "check_implemented" not in setup:
-        raise SystemExit(f"{source}: hidden check cells call check_implemented(): import it in the setup cell (from grader.notebook import check, check_implemented)")
+        raise SystemExit(
+            f"{source}: hidden check cells call check_implemented(): import it in the setup cell (from grader.notebook import check, check_implemented)"
+        )
     result = nbformat.v4.new_notebook(cells=cells)
     result.metadata = {
         "kernelspec": KERNELSPEC,

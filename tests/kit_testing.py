@@ -22,7 +22,9 @@ def student_notebook(assignment: str) -> nbformat.NotebookNode:
     return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
 
 
-def write_submission(tmp_path: Path, assignment: str, functions: dict[str, str], name: str = "student") -> Path:
+def write_submission(
+    tmp_path: Path, assignment: str, functions: dict[str, str], name: str = "student"
+) -> Path:
     """A submitted notebook: the released student notebook with ``functions`` typed into its cells."""
     path = tmp_path / name / assignment / f"{assignment}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)

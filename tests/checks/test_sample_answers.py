@@ -24,10 +24,16 @@ def test_sample_answer_is_graded_as_intended(path, tmp_path, reference):
     failed = sorted(c.check.id for c in result.checks if not c.passed)
     found = {d for c in result.checks for d in c.diagnosis}
     if declared["expect"] == "full marks":
-        assert failed == [], {c.check.id: [x.message for x in c.cases if not x.passed] for c in result.checks if not c.passed}
+        assert failed == [], {
+            c.check.id: [x.message for x in c.cases if not x.passed]
+            for c in result.checks
+            if not c.passed
+        }
         assert result.score == result.max_score
     else:
-        assert declared["expect"] in MISCONCEPTIONS, f"unknown misconception id {declared['expect']}"
+        assert declared["expect"] in MISCONCEPTIONS, (
+            f"unknown misconception id {declared['expect']}"
+        )
         assert declared["expect"] in found, f"not named; found {found}"
         assert failed == sorted(declared["fails"])
         assert result.score < result.max_score

@@ -43,14 +43,18 @@ def test_nbgrader_autograde_and_our_grader_agree(tmp_path, reference):
     for result in stock:
         assert not result.error, result.error
         mine = ours_by_student[(result.student, result.assignment)]
-        assert {c.check.id: pytest.approx(c.score, abs=1e-3) for c in mine.checks} == result.cells, result.student
+        assert {
+            c.check.id: pytest.approx(c.score, abs=1e-3) for c in mine.checks
+        } == result.cells, result.student
         assert result.max_cells == {c.id: c.points for c in checks_for(result.assignment)}
     scores = {r.student: r.score for r in stock}
     assert scores["ada"] == scores["ben"] == sum(c.points for c in checks_for("02_dropout"))
     assert scores["lee"] == 0  # the untouched student notebook
 
 
-@pytest.mark.parametrize("assignment", [a for a in NOTEBOOKS if (ROOT / "solutions" / a / f"{a}.ipynb").exists()])
+@pytest.mark.parametrize(
+    "assignment", [a for a in NOTEBOOKS if (ROOT / "solutions" / a / f"{a}.ipynb").exists()]
+)
 def test_nbgrader_validate(assignment, tmp_path):
     """Solutions pass `nbgrader validate`; untouched student notebooks pass no test (`--invert`).
 
@@ -59,9 +63,21 @@ def test_nbgrader_validate(assignment, tmp_path):
     env = nbgrader_environment(ROOT / "solutions" / "reference", None)
     solution = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
     student = ROOT / "notebooks" / assignment / f"{assignment}.ipynb"
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(solution)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "validate", str(solution)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout + done.stderr
     inverted = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "validate", "--invert", str(student)], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "nbgrader", "validate", "--invert", str(student)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
-    assert "Success! The notebook does not pass any tests." in inverted.stdout, inverted.stdout + inverted.stderr
+    assert "Success! The notebook does not pass any tests." in inverted.stdout, (
+        inverted.stdout + inverted.stderr
+    )

@@ -31,7 +31,12 @@ def test_solution_notebook_runs_clean_within_budget(assignment, tmp_path):
     env_before = os.environ.pop("NBGRADER_EXECUTION", None)
     start = time.perf_counter()
     try:
-        NotebookClient(notebook, timeout=HARD_LIMIT_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=HARD_LIMIT_SECONDS,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(tmp_path)}},
+        ).execute()
     finally:
         if env_before is not None:
             os.environ["NBGRADER_EXECUTION"] = env_before
@@ -42,12 +47,29 @@ def test_solution_notebook_runs_clean_within_budget(assignment, tmp_path):
     times[assignment] = round(seconds, 1)
     record.write_text(json.dumps(times, indent=1, sort_keys=True))
     print(f"{assignment}: {seconds:.1f} s")
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    stderr = [o.text for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
+    errors = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+    stderr = [
+        o.text
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream" and o.name == "stderr"
+    ]
     assert not errors, [f"{e.ename}: {e.evalue}" for e in errors]
     assert not stderr, stderr
     assert seconds <= HARD_LIMIT_SECONDS
-    images = sum("image/png" in o.get("data", {}) for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    images = sum(
+        "image/png" in o.get("data", {})
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert images >= 2, "the experiments draw their plots"
 
 
@@ -69,25 +91,68 @@ print(json.dumps({"grader": grader.__file__, "failures": failures}))
 """
 
 
-@pytest.mark.parametrize("assignment", [a for a in BUILT if any(p.parent.name == a for p in answer_files())])
+@pytest.mark.parametrize(
+    "assignment", [a for a in BUILT if any(p.parent.name == a for p in answer_files())]
+)
 def test_release_folder_alone_with_the_installed_package(assignment, tmp_path):
     """Copy the release folder alone, fill it with a correct answer, and run every cell with a
     wheel-installed `grader` (no repository, no editable install on the path)."""
     wheels, site = tmp_path / "wheels", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            *map(str, wheels.glob("*.whl")),
+        ],
+        check=True,
+    )
     release = tmp_path / "hub" / assignment
     shutil.copytree(ROOT / "notebooks" / assignment, release)
-    correct = next(p for p in answer_files() if p.parent.name == assignment and read_answer(p)[1]["expect"] == "full marks")
+    correct = next(
+        p
+        for p in answer_files()
+        if p.parent.name == assignment and read_answer(p)[1]["expect"] == "full marks"
+    )
     notebook = fill(student_notebook(assignment), read_answer(correct)[0])
     nbformat.write(notebook, release / f"{assignment}.ipynb")
     # -S: no site processing, so the editable install's path hook is not loaded; only the wheel's copy is importable
     purelib = sysconfig.get_paths()["purelib"]
     bootstrap = f"import sys; sys.path[:0] = [{str(site)!r}]; sys.path.append({purelib!r}); exec(compile(open({str(tmp_path / 'run.py')!r}).read(), 'run', 'exec'))"
     (tmp_path / "run.py").write_text(RUN_CELLS)
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "MPLBACKEND": "Agg", "DNN_KIT_QUICK": "1"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "MPLBACKEND": "Agg",
+        "DNN_KIT_QUICK": "1",
+    }
     done = subprocess.run(
-        [sys.executable, "-S", "-c", bootstrap, str(release / f"{assignment}.ipynb")], cwd=release, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-S", "-c", bootstrap, str(release / f"{assignment}.ipynb")],
+        cwd=release,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
