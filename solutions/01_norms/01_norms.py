@@ -149,6 +149,27 @@ display(
 # Implement both functions (the docstrings are the specification). They must work for a matrix of any
 # shape and return a Python or NumPy float.
 
+# %% [markdown]
+# **Stuck?** Open the hints one at a time; each gives a little more away.
+#
+# <details><summary>Hint 1 — the idea</summary>
+#
+# Both norms treat the matrix as one long list of numbers: no rows, no columns, no matrix
+# algebra.
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $\|W\|_1 = \sum_{i,j} |w_{ij}|$ and $\|W\|_2 = \sqrt{\sum_{i,j} w_{ij}^2}$, each returned as a
+# Python `float`.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# `np.abs(W)` and `W ** 2` keep the shape of `W`; `.sum()` with no `axis` reduces everything to
+# a scalar. `np.linalg.norm(W, 1)` and `np.linalg.norm(W, 2)` are *not* these for a matrix.
+# </details>
+
 # %% kind="solution"
 # reference: l1_norm
 
@@ -215,6 +236,27 @@ check("norms_hidden_norms")
 #
 # You may call your norm functions.
 
+# %% [markdown]
+# **Stuck?** Open the hints one at a time; each gives a little more away.
+#
+# <details><summary>Hint 1 — the idea</summary>
+#
+# A penalty is the norm of every weight matrix in the list, added up and scaled by λ. Only
+# weights are in the list: you never see a bias.
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $\lambda \sum_l \|W_l\|_1$ and $\frac{\lambda}{2} \sum_l \|W_l\|_2^2$: note the **square** (no
+# square root) and the ½ in the L2 penalty.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# `weights` is a Python list of arrays of different shapes: loop over it (or use a generator in
+# `sum(...)`); each term is a scalar.
+# </details>
+
 # %% kind="solution"
 # reference: l1_penalty
 
@@ -263,6 +305,27 @@ check("norms_hidden_penalties")
 
 # %% [markdown]
 # ### Exercise: `l1_penalty_grad` and `l2_penalty_grad`
+
+# %% [markdown]
+# **Stuck?** Open the hints one at a time; each gives a little more away.
+#
+# <details><summary>Hint 1 — the idea</summary>
+#
+# Differentiate each term with respect to its own matrix: the layers do not interact, so the
+# result is one array per weight matrix, in the same order.
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $\partial/\partial W_l$ of $\lambda\|W_l\|_1$ is $\lambda\,\mathrm{sign}(W_l)$ (with 0 at
+# exactly 0), and of $\frac{\lambda}{2}\|W_l\|_2^2$ it is $\lambda W_l$: the ½ cancels the 2.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# Return a list with one array per matrix, each of the matrix's shape: e.g.
+# `[lam * np.sign(W) for W in weights]`-style list comprehensions. `W / np.abs(W)` gives NaN at 0.
+# </details>
 
 # %% kind="solution"
 # reference: l1_penalty_grad

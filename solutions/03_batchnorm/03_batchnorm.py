@@ -157,6 +157,30 @@ rng = np.random.default_rng(2024)
 # * keep in `cache` whatever your backward passes will need (the nodes of the computation graph of
 #   section 5 are a good choice). The checks never look inside your cache.
 
+# %% [markdown]
+# **Stuck?** Open the hints one at a time; each gives a little more away.
+#
+# <details><summary>Hint 1 — the idea</summary>
+#
+# In train mode, standardise each feature (column) with the statistics of this mini-batch, then
+# scale and shift; update the running averages. In test mode use the running averages and change
+# nothing.
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $\mu = \frac{1}{N}\sum_n x_n$, $\sigma^2 = \frac{1}{N}\sum_n (x_n-\mu)^2$,
+# $\hat x = (x-\mu)/\sqrt{\sigma^2+\epsilon}$, out $= \gamma \hat x + \beta$;
+# running $=$ momentum $\cdot$ running $+ (1-$momentum$) \cdot$ batch.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# Reduce over `axis=0` (examples): `mu` and `var` have shape (D,) and broadcast against x of
+# shape (N, D). Use `bn_param.get("eps", 1e-3)` and friends, and write the new running arrays back
+# into `bn_param` in train mode only.
+# </details>
+
 # %% kind="solution"
 # reference: batchnorm_forward
 
@@ -305,6 +329,28 @@ plt.show()
 # direct path remains; the trainer never calls the backward pass in test mode, but it is a good way to
 # see which paths exist only in training.
 
+# %% [markdown]
+# **Stuck?** Open the hints one at a time; each gives a little more away.
+#
+# <details><summary>Hint 1 — the idea</summary>
+#
+# Walk the graph backwards, one node at a time, applying the chain rule at each node. x
+# reaches the output through three paths: directly, through μ, and through σ².
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $\partial\beta = \sum_n \text{dout}$, $\partial\gamma = \sum_n \text{dout}\odot\hat x$,
+# $\partial\hat x = \gamma\,\text{dout}$; then back through $1/\sqrt{\sigma^2+\epsilon}$, $\sigma^2$ and
+# $\mu$, adding up every contribution to $\partial x$.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# Every sum over the batch is `axis=0` and gives shape (D,); a (D,) gradient flows back to an
+# (N, D) one by broadcasting (e.g. `np.ones_like(x) * d / N` for a mean).
+# </details>
+
 # %% kind="solution"
 # reference: batchnorm_backward
 
@@ -384,6 +430,27 @@ display(
 # changes nothing) and its component along $\hat x$ (the **variance path**: stretching all examples
 # away from the mean changes $\sigma$ along and changes nothing either). Note that it reuses $\mathrm{d}\beta$
 # and $\mathrm{d}\gamma$, which you compute anyway. Implement `batchnorm_backward_alt` with it.
+
+# %% [markdown]
+# **Stuck?** Open the hints one at a time; each gives a little more away.
+#
+# <details><summary>Hint 1 — the idea</summary>
+#
+# Collapse the staged computation into one expression in $\hat x$ and dout: the mean and
+# variance paths become two correction terms.
+# </details>
+#
+# <details><summary>Hint 2 — the equation</summary>
+#
+# $\partial x = \frac{\gamma}{N\sqrt{\sigma^2+\epsilon}}\left(N\,\text{dout} - \sum_n \text{dout}
+# - \hat x \sum_n \text{dout}\odot\hat x\right)$.
+# </details>
+#
+# <details><summary>Hint 3 — shapes</summary>
+#
+# The two sums are (D,) and broadcast over the (N, D) terms; `dgamma` and `dbeta` are the same
+# as in the staged version.
+# </details>
 
 # %% kind="solution"
 # reference: batchnorm_backward_alt
