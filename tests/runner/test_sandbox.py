@@ -248,7 +248,8 @@ def test_without_bwrap_elsewhere_a_loud_warning_and_rlimits_only(monkeypatch, ca
     assert (isolation, value) == ("rlimits only", 42)
 
 
-def test_the_fallback_runner_still_protects_the_protocol(fresh_state):
+def test_the_fallback_runner_still_protects_the_protocol(fresh_state, monkeypatch):
+    monkeypatch.setenv("DNN_KIT_SANDBOX", "off")  # under CI=true the fallback would be refused
     sandbox.use_fallback(True)
     isolation, value, ready = run_cell(
         "import os, sys\nos.write(1, b'junk\\n')\nx = input\nprint(sys.stdin.read() == '')"
