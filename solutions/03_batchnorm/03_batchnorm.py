@@ -169,9 +169,8 @@ rng = np.random.default_rng(2024)
 #
 # <details><summary>Hint 2 — the equation</summary>
 #
-# $\mu = \frac{1}{N}\sum_n x_n$, $\sigma^2 = \frac{1}{N}\sum_n (x_n-\mu)^2$,
-# $\hat x = (x-\mu)/\sqrt{\sigma^2+\epsilon}$, out $= \gamma \hat x + \beta$;
-# running $=$ momentum $\cdot$ running $+ (1-$momentum$) \cdot$ batch.
+# $\mu = \frac{1}{N}\sum_n x_n$, $\sigma^2 = \frac{1}{N}\sum_n (x_n-\mu)^2$, $\hat x = (x-\mu)/\sqrt{\sigma^2+\epsilon}$ and $\text{out} = \gamma \hat x + \beta$.
+# Running statistics, with $m$ the momentum: $r \leftarrow m\,r + (1-m)\,b$ for the batch's $b$.
 # </details>
 #
 # <details><summary>Hint 3 — shapes</summary>
@@ -340,9 +339,8 @@ plt.show()
 #
 # <details><summary>Hint 2 — the equation</summary>
 #
-# $\partial\beta = \sum_n \text{dout}$, $\partial\gamma = \sum_n \text{dout}\odot\hat x$,
-# $\partial\hat x = \gamma\,\text{dout}$; then back through $1/\sqrt{\sigma^2+\epsilon}$, $\sigma^2$ and
-# $\mu$, adding up every contribution to $\partial x$.
+# $\partial\beta = \sum_n \text{dout}$, $\partial\gamma = \sum_n \text{dout}\odot\hat x$ and $\partial\hat x = \gamma\,\text{dout}$; then back through $1/\sqrt{\sigma^2+\epsilon}$, $\sigma^2$ and $\mu$,
+# adding up every contribution to $\partial x$.
 # </details>
 #
 # <details><summary>Hint 3 — shapes</summary>
@@ -442,8 +440,7 @@ display(
 #
 # <details><summary>Hint 2 — the equation</summary>
 #
-# $\partial x = \frac{\gamma}{N\sqrt{\sigma^2+\epsilon}}\left(N\,\text{dout} - \sum_n \text{dout}
-# - \hat x \sum_n \text{dout}\odot\hat x\right)$.
+# $$\partial x = \frac{\gamma}{N\sqrt{\sigma^2+\epsilon}}\left(N\,\text{dout} - \sum_n \text{dout} - \hat x \sum_n \text{dout}\odot\hat x\right)$$
 # </details>
 #
 # <details><summary>Hint 3 — shapes</summary>
