@@ -19,9 +19,7 @@ Points come from the points file, the same in every export.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from grader.report.nbgrader_export import (
     write_gradebook,
 )
 from grader.report.points import apply_points
+from grader.report.spreadsheet import csv_text
 from grader.store import Graded, parse_timestamp, write_atomic
 
 
@@ -67,9 +66,7 @@ def graded_csv(
     check_ids: list[str] = []
     for g in graded:
         check_ids += [c.check.id for c in g.result.checks if c.check.id not in check_ids]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
+    rows: list[list] = [
         [
             "student",
             "assignment",
@@ -85,7 +82,7 @@ def graded_csv(
             "error",
             "isolation",
         ]
-    )
+    ]
     for i, g in enumerate(graded):
         r = g.result
         by_id = {c.check.id: c.score for c in r.checks}
@@ -94,7 +91,7 @@ def graded_csv(
             late = max(
                 0.0, round((dt.datetime.fromisoformat(g.timestamp) - due_at).total_seconds(), 1)
             )
-        writer.writerow(
+        rows.append(
             [
                 students[i] if students else r.student,
                 r.assignment,
@@ -111,7 +108,7 @@ def graded_csv(
                 r.isolation,
             ]
         )
-    return buffer.getvalue()
+    return csv_text(rows)
 
 
 def export_all(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from grader.grading import SubmissionResult
 from grader.report.feedback import check_text
+from grader.report.spreadsheet import csv_text
 
 
 def submission_table(result: SubmissionResult, details: bool = True) -> str:
@@ -68,9 +66,7 @@ def results_csv(results: list[SubmissionResult]) -> str:
     check_ids: list[str] = []
     for r in results:
         check_ids += [c.check.id for c in r.checks if c.check.id not in check_ids]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
+    rows: list[list] = [
         [
             "student",
             "assignment",
@@ -82,11 +78,11 @@ def results_csv(results: list[SubmissionResult]) -> str:
             "misconceptions",
             "error",
         ]
-    )
+    ]
     for r in results:
         by_id = {c.check.id: c.score for c in r.checks}
         found = sorted({d for c in r.checks for d in c.diagnosis})
-        writer.writerow(
+        rows.append(
             [
                 r.student,
                 r.assignment,
@@ -99,4 +95,4 @@ def results_csv(results: list[SubmissionResult]) -> str:
                 r.error,
             ]
         )
-    return buffer.getvalue()
+    return csv_text(rows)
