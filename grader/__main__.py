@@ -127,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         "--due",
         help="due date (e.g. '2025-03-01 23:59:00 UTC'): written to the gradebook; the CSV gets seconds_late",
     )
+    _add_bookkeeping_options(export)
     export.add_argument(
         "--no-gradebook",
         action="store_true",
@@ -206,6 +207,44 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of the reference solutions (default: the repository's solutions/)",
     )
     return parser
+
+
+def _add_bookkeeping_options(parser: argparse.ArgumentParser) -> None:
+    """A course's bookkeeping (docs/course-bookkeeping.md): roster, late policy, extensions."""
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        help="students.csv (id,name,email,lms_id[,section]): missing submissions, Canvas and "
+        "Moodle exports, names in the gradebook",
+    )
+    parser.add_argument(
+        "--late-policy",
+        metavar="POLICY",
+        help="e.g. '10%%/day, max 3 days' or a TOML file; applied to the CSV, Gradescope JSON, "
+        "feedback and the gradebook's late_submission_penalty (needs --due or due dates in the "
+        "gradebook)",
+    )
+    parser.add_argument(
+        "--extensions",
+        type=Path,
+        metavar="FILE",
+        help="per-student extensions: CSV with student,assignment,extension (e.g. '2 days')",
+    )
+
+
+def _bookkeeping(args):
+    """(roster, late policy, extensions) from the options, or an exit code (2) after a message."""
+    from grader.report.late_policy import LatePolicyError, load_extensions, parse_policy
+    from grader.report.roster import RosterError, load_roster
+
+    try:
+        roster = load_roster(args.roster)
+        policy = parse_policy(args.late_policy) if args.late_policy else None
+        extensions = load_extensions(args.extensions)
+    except (RosterError, LatePolicyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return roster, policy, extensions
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -374,6 +413,10 @@ def _export(args) -> int:
     if isinstance(setup, int):
         return setup
     reference, targets, limits, points = setup
+    books = _bookkeeping(args)
+    if isinstance(books, int):
+        return books
+    roster, late_policy, extensions = books
     reference_dir = references.locate(args.reference)
     if reference_dir is not None and args.course.resolve() in (
         reference_dir.parent.resolve(),
@@ -399,6 +442,9 @@ def _export(args) -> int:
         list_students=args.list_students,
         reference_dir=reference_dir,
         salt=args.salt,
+        roster=roster,
+        late_policy=late_policy,
+        extensions=extensions,
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
