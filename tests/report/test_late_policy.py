@@ -252,3 +252,34 @@ def test_without_a_due_date_the_policy_warns_and_charges_nothing(tmp_path, refer
     assert all(
         r["late_penalty"] == "" and float(r["final_score"]) == float(r["score"]) for r in rows
     )
+
+
+def test_the_export_command_refuses_a_bad_policy_roster_or_extensions(tmp_path):
+    import subprocess
+    import sys
+
+    bad_roster = tmp_path / "students.csv"
+    bad_roster.write_text("name\nAda\n")
+    for option, value, message in (
+        ("--late-policy", "10% a day", "cannot read '10% a day'"),
+        ("--roster", str(bad_roster), "needs an 'id' column"),
+        ("--extensions", str(tmp_path / "absent.csv"), "cannot read the extensions file"),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grader",
+                "export",
+                str(SAMPLE / "ada"),
+                "--course",
+                str(tmp_path / "course"),
+                option,
+                value,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert not (tmp_path / "course").exists()  # nothing graded, nothing written
