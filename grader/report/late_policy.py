@@ -293,7 +293,7 @@ class Late:
         return round(max(0.0, self.raw_score - self.penalty), 4)
 
     def sentence(self) -> str:
-        """One line for the student, e.g. "Submitted 1 day late: -10% of 10 points = -1."."""
+        """One line for the student: how late, the policy in words, the points lost."""
         if self.seconds_late <= 0:
             extended = (
                 f" (with an extension of {_describe_duration(self.extension)})"
@@ -309,7 +309,7 @@ class Late:
         text = (
             f"Submitted {late} late ({periods} started {unit}{'s' if periods != 1 else ''}); "
             f"late policy: {self.policy.describe()}. "
-            f"Penalty: -{for_people(self.penalty)} points, "
+            f"Points lost: {for_people(self.penalty)}; "
             f"score {for_people(self.score)} instead of {for_people(self.raw_score)}."
         )
         return text

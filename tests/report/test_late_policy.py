@@ -237,7 +237,7 @@ def test_the_penalty_reaches_csv_gradescope_and_feedback(tmp_path, reference):
             ).read_text()
             assert f"Score: {for_people(raw - penalty)} / {for_people(maximum)}" in text
             if penalty:
-                assert f"-{for_people(penalty)} points" in text and policy.describe() in text
+                assert f"Points lost: {for_people(penalty)};" in text and policy.describe() in text
 
 
 def test_without_a_due_date_the_policy_warns_and_charges_nothing(tmp_path, reference):
