@@ -96,6 +96,13 @@ def keep_books(
                 f"no due date for {', '.join(undated)} (give --due, or set it in the gradebook): "
                 "no late penalty there"
             )
+    guessed = [p.student for p in counted if p.graded.timestamp_source == "mtime"]
+    if policy is not None and guessed:
+        books.warnings.append(
+            f"{len(guessed)} submission(s) have no timestamp.txt, so their time is the file's "
+            f"modification time (a copy changes it): {', '.join(sorted(guessed)[:10])}"
+            f"{' …' if len(guessed) > 10 else ''}"
+        )
     for i, p in enumerate(placements):
         books.late[i] = late_for(
             p.graded.timestamp,

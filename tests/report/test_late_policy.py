@@ -283,3 +283,18 @@ def test_the_export_command_refuses_a_bad_policy_roster_or_extensions(tmp_path):
         )
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert not (tmp_path / "course").exists()  # nothing graded, nothing written
+
+
+def test_a_policy_on_guessed_times_warns(tmp_path, reference):
+    root = tmp_path / "in" / "submitted"
+    shutil.copytree(SAMPLE / "ada" / "02_dropout", root / "ada" / "02_dropout")  # no timestamp.txt
+    graded = grade_with_store(
+        discover([root]),
+        store=None,
+        context=Context(salt_from_environment(), reference),
+        progress=False,
+    )
+    report = export_all(
+        graded, tmp_path / "course", gradebook=False, due=DUE, late_policy=parse_policy("10%/day")
+    )
+    assert any("modification time" in w and "ada" in w for w in report.warnings)
