@@ -46,3 +46,23 @@ def read_answer(path: Path) -> tuple[dict[str, str], dict]:
         if line.startswith("fails:"):
             declared["fails"] = line.split(":", 1)[1].split()
     return answer_functions(path), declared
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """Build ``source`` into a wheel in ``out``, as a user's pip would: with build isolation.
+
+    pip then installs the build requirements of ``source``'s pyproject.toml (setuptools >= 77 for
+    the PEP 639 licence fields) into a throw-away environment; the test venv's own setuptools
+    (65.5 in a fresh Python 3.11 venv, with no ``wheel``) is never used. Returns the wheel's path.
+    """
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"pip wheel {source} failed:\n{done.stdout}\n{done.stderr}"
+    (wheel,) = out.glob("*.whl")
+    return wheel
