@@ -158,3 +158,22 @@ def test_the_build_requirement_is_what_the_licence_fields_need():
     assert "77" in setuptools.specifier and "76.9" not in setuptools.specifier
     for pattern in project["license-files"]:
         assert list(ROOT.glob(pattern)), pattern
+
+
+def test_every_grader_command_named_in_the_docs_exists():
+    """``python -m grader WORD`` in the README, docs/, nbgrader_config.py and scripts names a real
+    subcommand (``python -m grader course`` once did not)."""
+    import re
+
+    from grader.__main__ import _parser
+
+    commands = set(_parser()._subparsers._group_actions[0].choices)
+    texts = [ROOT / "README.md", ROOT / "nbgrader_config.py", *(ROOT / "docs").glob("*.md")]
+    texts += [*(ROOT / "scripts").glob("*.py"), *(ROOT / "scripts").glob("*.sh")]
+    wrong = [
+        f"{path.relative_to(ROOT)}: python -m grader {word}"
+        for path in texts
+        for word in re.findall(r"python -m grader ([a-z][a-z-]*)", path.read_text(encoding="utf-8"))
+        if word not in commands
+    ]
+    assert not wrong
