@@ -18,6 +18,11 @@ if str(ROOT / "scripts") not in sys.path:
 from make_sample_class import answer_functions, fill  # noqa: E402
 
 
+def install_hint(package: str) -> str:
+    """The exact command that installs a missing Debian/Ubuntu package, for skip messages."""
+    return f"install it with `sudo apt-get install -y {package}`"
+
+
 def student_notebook(assignment: str) -> nbformat.NotebookNode:
     return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
 

@@ -84,7 +84,7 @@ def test_check_works_without_the_posix_only_modules():
     assert "dropout.keep_prob_confusion" in done.stdout
 
 
-def test_the_notebook_runner_imports_without_the_posix_only_modules():
+def test_the_notebook_runner_imports_without_the_posix_only_modules(tmp_path):
     code = """
         import json, sys
         import numpy as np
@@ -96,12 +96,9 @@ def test_the_notebook_runner_imports_without_the_posix_only_modules():
     """
     answer = next(p for p in answer_files() if p.parent.name == "01_norms" and "correct" in p.name)
     source = "\n\n".join(read_answer(answer)[0].values())
-    script = ROOT / "tests" / ".selfcheck-answer.py"
-    try:
-        script.write_text(source, encoding="utf-8")
-        done = run_without_posix(code, str(script), *BATCH_ONLY)
-    finally:
-        script.unlink(missing_ok=True)
+    script = tmp_path / "answer.py"
+    script.write_text(source, encoding="utf-8")
+    done = run_without_posix(code, str(script), *BATCH_ONLY)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"passed": True, "loaded": []}
