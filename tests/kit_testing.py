@@ -58,16 +58,31 @@ def build_wheel(source: Path, out: Path) -> Path:
 
     pip then installs the build requirements of ``source``'s pyproject.toml (setuptools >= 77 for
     the PEP 639 licence fields) into a throw-away environment; the test venv's own setuptools
-    (65.5 in a fresh Python 3.11 venv, with no ``wheel``) is never used. Returns the wheel's path.
+    (65.5 in a fresh Python 3.11 venv, with no ``wheel``) is never used. The build must not warn
+    about anything deprecated (setuptools states deadlines after which those become errors).
+    Returns the wheel's path.
     """
     import subprocess
 
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--verbose",
+            "--no-deps",
+            "-w",
+            str(out),
+            str(source),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, f"pip wheel {source} failed:\n{done.stdout}\n{done.stderr}"
+    log = f"{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"pip wheel {source} failed:\n{log[-5000:]}"
+    deprecated = [line for line in log.splitlines() if "deprecat" in line.lower()]
+    assert not deprecated, "the build warns:\n" + "\n".join(deprecated)
     (wheel,) = out.glob("*.whl")
     return wheel
