@@ -261,13 +261,25 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args) -> int:
-    from grader.grading import Target, grade_notebook
-    from grader.report.tables import submission_table
+    # the portable runner (Windows, macOS, Linux): no sandbox, no batch machinery
+    from grader.runner.selfcheck import self_check
 
+    if args.notebook.is_dir():
+        found = sorted(p.name for p in args.notebook.glob("*.ipynb"))
+        hint = f" (it holds {', '.join(found)})" if found else " (it holds no .ipynb file)"
+        print(
+            f"error: {args.notebook} is a folder; give one notebook file, e.g. "
+            f"python -m grader check {args.notebook / (found[0] if found else '02_dropout.ipynb')}"
+            f"{hint}",
+            file=sys.stderr,
+        )
+        return 2
     if not args.notebook.is_file():
         print(f"error: no such notebook: {args.notebook}", file=sys.stderr)
         return 2
-    result = grade_notebook(Target(args.notebook), include_hidden=False)
+    result = self_check(args.notebook)
+    from grader.report.tables import submission_table
+
     print(submission_table(result, details=not args.quiet))
     return 0 if not result.error and result.checks and all(c.passed for c in result.checks) else 1
 
@@ -560,10 +572,35 @@ def _gradescope_results(args) -> dict:
     return combined_results([apply_points(r, points) for r in results])
 
 
+LINUX_ONLY = (
+    "python -m grader {command} is the instructor's batch grader: it runs on Linux only (its "
+    "sandbox is bubblewrap, and it needs the POSIX modules resource and fcntl). On Windows use "
+    "WSL 2; on macOS a Linux machine, VM or container. The student's self-check, "
+    "python -m grader check NOTEBOOK, works here."
+)
+
+
+def _batch_unavailable(command: str, platform: str = sys.platform) -> str:
+    """Why the batch grader cannot start on this OS ("" when it can)."""
+    if platform.startswith("linux"):
+        return ""
+    try:  # macOS has the POSIX modules: without a sandbox, only when told so explicitly
+        import grader.grading  # noqa: F401
+    except ImportError:
+        return LINUX_ONLY.format(command=command)
+    if os.environ.get("DNN_KIT_SANDBOX", "").strip().lower() == "off":
+        return ""
+    return LINUX_ONLY.format(command=command) + " (DNN_KIT_SANDBOX=off grades without a sandbox.)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    why = _batch_unavailable(args.command)
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     if args.command == "nbgrader":
         from grader import course
 

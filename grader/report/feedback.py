@@ -14,8 +14,8 @@ import re
 from grader import __version__
 from grader.checks import MISCONCEPTIONS
 from grader.checks.base import CheckResult
-from grader.grading import SubmissionResult
 from grader.report.display import for_people
+from grader.results import SubmissionResult
 from grader.runner.judging import hints_for
 
 HIDDEN_NOTE = "hidden check: it runs on inputs you have not seen; only its result is shown"
