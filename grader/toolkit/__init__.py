@@ -22,6 +22,7 @@ from .layers import (
     relu_forward,
     softmax_cross_entropy,
 )
+from .needs import needs
 from .trainer import History, evaluate, quick_mode, train_mlp
 
 _PLOTS = ("PALETTE", "OKABE_ITO", "style", "plot_curves", "plot_train_val")
@@ -33,6 +34,7 @@ __all__ = [
     "affine_forward",
     "evaluate",
     "load_digits",
+    "needs",
     "numerical_gradient",
     "numerical_gradient_array",
     "quick_mode",

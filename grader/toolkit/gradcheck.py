@@ -27,6 +27,7 @@ def rel_error(a, b) -> float:
     -------
     float
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.size == 0 and b.size == 0:
@@ -55,6 +56,7 @@ def numerical_gradient(
     -------
     grad : ndarray, same shape as ``x``
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     grad = np.zeros_like(x, dtype=np.float64)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     for _ in it:
@@ -95,4 +97,5 @@ def numerical_gradient_array(
     -------
     grad : ndarray, same shape as ``x``
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     return numerical_gradient(lambda z: np.sum(np.asarray(f(z), dtype=np.float64) * dout), x, h)

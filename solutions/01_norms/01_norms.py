@@ -52,6 +52,7 @@ from grader.toolkit import (
     PALETTE,
     evaluate,
     load_digits,
+    needs,
     numerical_gradient,
     plot_train_val,
     quick_mode,
@@ -186,18 +187,19 @@ check("norms_l2_norm")
 # Here is the slide's matrix measured by your functions, next to the NumPy calls that look similar.
 
 # %% kind="experiment"
-W_slide = np.array([[0.1, 0.5, -0.3], [-0.2, 0.4, 0.2], [-0.1, 0.3, 0.3]])
-display(
-    Markdown(
-        "| quantity | value |\n|---|---|\n"
-        f"| your `l1_norm(W)` | {l1_norm(W_slide):.4f} |\n"
-        f"| `np.linalg.norm(W, 1)`: largest column sum (the slide's 1.2) | {np.linalg.norm(W_slide, 1):.4f} |\n"
-        f"| your `l2_norm(W)` | {l2_norm(W_slide):.4f} |\n"
-        f"| your `l2_norm(W) ** 2`: the slide's sum of squares | {l2_norm(W_slide) ** 2:.4f} |\n"
-        f"| `np.linalg.norm(W, 2)`: spectral norm | {np.linalg.norm(W_slide, 2):.4f} |\n"
-        f'| `np.linalg.norm(W, "fro")` | {np.linalg.norm(W_slide, "fro"):.4f} |'
+with needs(l1_norm="section 2", l2_norm="section 2"):
+    W_slide = np.array([[0.1, 0.5, -0.3], [-0.2, 0.4, 0.2], [-0.1, 0.3, 0.3]])
+    display(
+        Markdown(
+            "| quantity | value |\n|---|---|\n"
+            f"| your `l1_norm(W)` | {l1_norm(W_slide):.4f} |\n"
+            f"| `np.linalg.norm(W, 1)`: largest column sum (the slide's 1.2) | {np.linalg.norm(W_slide, 1):.4f} |\n"
+            f"| your `l2_norm(W)` | {l2_norm(W_slide):.4f} |\n"
+            f"| your `l2_norm(W) ** 2`: the slide's sum of squares | {l2_norm(W_slide) ** 2:.4f} |\n"
+            f"| `np.linalg.norm(W, 2)`: spectral norm | {np.linalg.norm(W_slide, 2):.4f} |\n"
+            f'| `np.linalg.norm(W, "fro")` | {np.linalg.norm(W_slide, "fro"):.4f} |'
+        )
     )
-)
 
 # %% [markdown]
 # The grader also runs hidden checks on matrices you have not seen (other shapes, shifted and scaled
@@ -348,31 +350,37 @@ check("norms_l2_penalty_grad")
 # the kink at 0.)
 
 # %% kind="experiment"
-layers_check = [0.8 * rng.standard_normal((5, 4)), 3.0 + 2.0 * rng.standard_normal((4, 3))]
-lam_check = 0.37
-
-
-def numeric_penalty_grads(penalty):
-    """Finite-difference gradient of penalty(layers_check, lam_check) for every layer."""
-    return [numerical_gradient(lambda _: penalty(layers_check, lam_check), W) for W in layers_check]
-
-
-rows = []
-for name, penalty, penalty_grad in (
-    ("L1", l1_penalty, l1_penalty_grad),
-    ("L2", l2_penalty, l2_penalty_grad),
+with needs(
+    l1_penalty="section 3",
+    l2_penalty="section 3",
+    l1_penalty_grad="section 4",
+    l2_penalty_grad="section 4",
 ):
-    analytic = penalty_grad(layers_check, lam_check)
-    numeric = numeric_penalty_grads(penalty)
-    error = max(rel_error(a, n) for a, n in zip(analytic, numeric, strict=True))
-    rows.append(f"| {name} | {error:.1e} |")
-display(
-    Markdown(
-        "| penalty | relative error, your gradient vs finite differences |\n|---|---|\n"
-        + "\n".join(rows)
-        + "\n\nBelow 1e-7 is right."
+    layers_check = [0.8 * rng.standard_normal((5, 4)), 3.0 + 2.0 * rng.standard_normal((4, 3))]
+    lam_check = 0.37
+
+    def numeric_penalty_grads(penalty):
+        """Finite-difference gradient of penalty(layers_check, lam_check) for every layer."""
+        return [
+            numerical_gradient(lambda _: penalty(layers_check, lam_check), W) for W in layers_check
+        ]
+
+    rows = []
+    for name, penalty, penalty_grad in (
+        ("L1", l1_penalty, l1_penalty_grad),
+        ("L2", l2_penalty, l2_penalty_grad),
+    ):
+        analytic = penalty_grad(layers_check, lam_check)
+        numeric = numeric_penalty_grads(penalty)
+        error = max(rel_error(a, n) for a, n in zip(analytic, numeric, strict=True))
+        rows.append(f"| {name} | {error:.1e} |")
+    display(
+        Markdown(
+            "| penalty | relative error, your gradient vs finite differences |\n|---|---|\n"
+            + "\n".join(rows)
+            + "\n\nBelow 1e-7 is right."
+        )
     )
-)
 
 # %% kind="check"
 check("norms_hidden_gradients")
@@ -387,52 +395,51 @@ check("norms_hidden_gradients")
 # and once with `l2_penalty([w, b], lam)`; the gradient of $R$ comes from your `l2_penalty_grad`.
 
 # %% kind="experiment"
-x_line = rng.uniform(0.0, 4.0, size=(40, 1))
-y_line = 1.5 * x_line[:, 0] + 6.0 + 0.5 * rng.standard_normal(40)
-lam_line = 0.3
+with needs(l2_penalty_grad="section 4"):
+    x_line = rng.uniform(0.0, 4.0, size=(40, 1))
+    y_line = 1.5 * x_line[:, 0] + 6.0 + 0.5 * rng.standard_normal(40)
+    lam_line = 0.3
 
+    def fit_line(penalise_bias):
+        w, b = np.zeros((1, 1)), np.zeros(1)
+        for _ in range(3000):
+            residual = x_line @ w + b - y_line[:, None]
+            dw, db = x_line.T @ residual / len(x_line), residual.mean(axis=0)
+            grads = l2_penalty_grad([w, b] if penalise_bias else [w], lam_line)
+            dw = dw + grads[0]
+            if penalise_bias:
+                db = db + grads[1]
+            w, b = w - 0.1 * dw, b - 0.1 * db
+        return w, b
 
-def fit_line(penalise_bias):
-    w, b = np.zeros((1, 1)), np.zeros(1)
-    for _ in range(3000):
-        residual = x_line @ w + b - y_line[:, None]
-        dw, db = x_line.T @ residual / len(x_line), residual.mean(axis=0)
-        grads = l2_penalty_grad([w, b] if penalise_bias else [w], lam_line)
-        dw = dw + grads[0]
-        if penalise_bias:
-            db = db + grads[1]
-        w, b = w - 0.1 * dw, b - 0.1 * db
-    return w, b
-
-
-fits = {"weights only (right)": fit_line(False), "weights and bias": fit_line(True)}
-fig, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
-ax.scatter(x_line[:, 0], y_line, color="0.55", s=14, label="data")
-grid_line = np.linspace(0, 4, 50)[:, None]
-offsets = []
-for i, (label, (w, b)) in enumerate(fits.items()):
-    kw = style(i)
-    ax.plot(
-        grid_line[:, 0],
-        (grid_line @ w + b)[:, 0],
-        color=kw["color"],
-        linestyle=kw["linestyle"],
-        linewidth=2,
-        label=f"{label}: w={w[0, 0]:.2f}, b={b[0]:.2f}",
+    fits = {"weights only (right)": fit_line(False), "weights and bias": fit_line(True)}
+    fig, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
+    ax.scatter(x_line[:, 0], y_line, color="0.55", s=14, label="data")
+    grid_line = np.linspace(0, 4, 50)[:, None]
+    offsets = []
+    for i, (label, (w, b)) in enumerate(fits.items()):
+        kw = style(i)
+        ax.plot(
+            grid_line[:, 0],
+            (grid_line @ w + b)[:, 0],
+            color=kw["color"],
+            linestyle=kw["linestyle"],
+            linewidth=2,
+            label=f"{label}: w={w[0, 0]:.2f}, b={b[0]:.2f}",
+        )
+        offsets.append(float(np.mean(y_line - (x_line @ w + b)[:, 0])))
+    ax.set(xlabel="x", ylabel="y", title=f"L2 penalty, λ = {lam_line}")
+    ax.legend(frameon=False, fontsize="small")
+    plt.show()
+    display(
+        Markdown(
+            f"Penalising the weight only, the line stays centred on the data: the mean residual is "
+            f"{offsets[0]:+.3f}. Penalising the bias as well drags the intercept towards 0, and the "
+            f"predictions end up on average **{offsets[1]:.2f} below the data**, a systematic error that "
+            "more data would not remove. A bias only shifts a unit's output; it does not multiply any input, so "
+            "making it small does nothing to make the function smoother."
+        )
     )
-    offsets.append(float(np.mean(y_line - (x_line @ w + b)[:, 0])))
-ax.set(xlabel="x", ylabel="y", title=f"L2 penalty, λ = {lam_line}")
-ax.legend(frameon=False, fontsize="small")
-plt.show()
-display(
-    Markdown(
-        f"Penalising the weight only, the line stays centred on the data: the mean residual is "
-        f"{offsets[0]:+.3f}. Penalising the bias as well drags the intercept towards 0, and the "
-        f"predictions end up on average **{offsets[1]:.2f} below the data**, a systematic error that "
-        "more data would not remove. A bias only shifts a unit's output; it does not multiply any input, so "
-        "making it small does nothing to make the function smoother."
-    )
-)
 
 # %% [markdown]
 # ## 5. Experiment: sweeping λ on real data
@@ -444,109 +451,118 @@ display(
 # mini-batches).
 
 # %% kind="experiment"
-grids = {
-    "L2": (l2_penalty, l2_penalty_grad, [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]),
-    "L1": (l1_penalty, l1_penalty_grad, [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
-}
-for name, (penalty, penalty_grad, lams) in grids.items():
-    for lam in lams:
-        for seed in seeds:
-            runs[name, lam, seed] = train_mlp(
-                data,
-                HIDDEN,
-                epochs=epochs,
-                seed=seed,
-                penalty=(penalty, penalty_grad, lam),
-                progress=False,
-                eval_every=epochs,
-            )
+with needs(
+    l1_penalty="section 3",
+    l2_penalty="section 3",
+    l1_penalty_grad="section 4",
+    l2_penalty_grad="section 4",
+):
+    grids = {
+        "L2": (l2_penalty, l2_penalty_grad, [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]),
+        "L1": (l1_penalty, l1_penalty_grad, [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
+    }
+    for name, (penalty, penalty_grad, lams) in grids.items():
+        for lam in lams:
+            for seed in seeds:
+                runs[name, lam, seed] = train_mlp(
+                    data,
+                    HIDDEN,
+                    epochs=epochs,
+                    seed=seed,
+                    penalty=(penalty, penalty_grad, lam),
+                    progress=False,
+                    eval_every=epochs,
+                )
 
+    def final_values(name, lams, key):
+        """Array (len(lams), len(seeds)) of one final metric."""
+        return np.array([[runs[name, lam, s].final()[key] for s in seeds] for lam in lams])
 
-def final_values(name, lams, key):
-    """Array (len(lams), len(seeds)) of one final metric."""
-    return np.array([[runs[name, lam, s].final()[key] for s in seeds] for lam in lams])
-
-
-def standard_error(values, axis=-1):
-    n = values.shape[axis]
-    return values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(values.mean(axis))
-
-
-FLOOR = 0.84  # the plots' lower limit; points below it are drawn on the bottom edge and labelled
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained", sharey=True)
-for ax, (name, (_, _, lams)) in zip(axes, grids.items(), strict=True):
-    val, train = final_values(name, lams, "val_acc"), final_values(name, lams, "train_acc")
-    for s_index in range(len(seeds)):  # one thin grey line per seed
-        ax.plot(lams, np.maximum(val[:, s_index], FLOOR), color="0.75", lw=1, zorder=1)
-    ax.plot(lams, np.maximum(train.mean(axis=1), FLOOR), label="training (mean)", **style(1))
-    ax.errorbar(
-        lams,
-        np.maximum(val.mean(axis=1), FLOOR),
-        yerr=standard_error(val),
-        capsize=3,
-        lw=2,
-        label="validation (mean ± s.e.)",
-        **style(0),
-    )
-    ax.axhline(
-        baseline.mean(), color=PALETTE[2], linestyle=":", lw=2, label="validation, no penalty"
-    )
-    clipped = [
-        f"λ = {lam:g}: training {t:.0%}, validation {v:.0%}"
-        for lam, v, t in zip(lams, val.mean(axis=1), train.mean(axis=1), strict=True)
-        if v < FLOOR
-    ]
-    if clipped:  # the collapsed runs are far below the interesting range: say so in words
-        ax.annotate(
-            "below the axis (▼):\n" + "\n".join(clipped),
-            (0.03, 0.04),
-            xycoords="axes fraction",
-            fontsize="small",
+    def standard_error(values, axis=-1):
+        n = values.shape[axis]
+        return (
+            values.std(axis=axis, ddof=1) / np.sqrt(n)
+            if n > 1
+            else np.zeros_like(values.mean(axis))
         )
-        low = val.mean(axis=1) < FLOOR
-        ax.plot(np.array(lams)[low], np.full(low.sum(), FLOOR), "v", color="black", zorder=3)
-    ax.set(
-        xscale="log",
-        xlabel="λ",
-        title=f"{name} penalty, {len(seeds)} seed(s)",
-        ylim=(FLOOR - 0.005, 1.01),
-    )
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.grid(True, alpha=0.3)
-axes[0].set_ylabel("final accuracy")
-handles, labels = axes[0].get_legend_handles_labels()
-handles.append(plt.Line2D([], [], color="0.75", lw=1))
-labels.append("validation, one line per seed")
-fig.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
-plt.show()
 
-lines = []
-for name, (_, _, lams) in grids.items():
-    val, train = final_values(name, lams, "val_acc"), final_values(name, lams, "train_acc")
-    i = int(np.argmax(val.mean(axis=1)))
-    change = val[i] - baseline  # paired by seed
-    lines.append(
-        f"* **{name}**: best λ = {lams[i]:g}, validation accuracy **{val[i].mean():.1%}** "
-        f"(± {standard_error(val[i]):.1%}), a change of **{change.mean():+.1%}** against no penalty, "
-        f"higher in {int(np.sum(change > 0))} of {len(seeds)} seeds. At λ = {lams[-2]:g}: "
-        f"{train[-2].mean():.1%} training, {val[-2].mean():.1%} validation; at λ = {lams[-1]:g}: "
-        f"{train[-1].mean():.1%} training, {val[-1].mean():.1%} validation."
+    FLOOR = (
+        0.84  # the plots' lower limit; points below it are drawn on the bottom edge and labelled
     )
-display(
-    Markdown(
-        f"Without a penalty: {baseline.mean():.1%} validation accuracy "
-        f"(± {standard_error(baseline):.1%} standard error over {len(seeds)} seed(s)).\n\n"
-        + "\n".join(lines)
-        + "\n\nRead the curves from left to right. A small λ changes little: the network still fits "
-        "its training set perfectly. A moderate λ keeps the training fit and raises the validation "
-        "accuracy: less variance. A large λ makes small weights more important than fitting the data: "
-        "validation accuracy falls, then training accuracy too (high bias), until the network "
-        "collapses to predicting one class for every image (about 10 % on ten balanced classes). "
-        "Validation accuracy against λ is an upside-down U; finding its top is what a validation set "
-        "is for. The differences near the top are one or two points, which is why every λ is "
-        "trained with several seeds and compared seed by seed."
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained", sharey=True)
+    for ax, (name, (_, _, lams)) in zip(axes, grids.items(), strict=True):
+        val, train = final_values(name, lams, "val_acc"), final_values(name, lams, "train_acc")
+        for s_index in range(len(seeds)):  # one thin grey line per seed
+            ax.plot(lams, np.maximum(val[:, s_index], FLOOR), color="0.75", lw=1, zorder=1)
+        ax.plot(lams, np.maximum(train.mean(axis=1), FLOOR), label="training (mean)", **style(1))
+        ax.errorbar(
+            lams,
+            np.maximum(val.mean(axis=1), FLOOR),
+            yerr=standard_error(val),
+            capsize=3,
+            lw=2,
+            label="validation (mean ± s.e.)",
+            **style(0),
+        )
+        ax.axhline(
+            baseline.mean(), color=PALETTE[2], linestyle=":", lw=2, label="validation, no penalty"
+        )
+        clipped = [
+            f"λ = {lam:g}: training {t:.0%}, validation {v:.0%}"
+            for lam, v, t in zip(lams, val.mean(axis=1), train.mean(axis=1), strict=True)
+            if v < FLOOR
+        ]
+        if clipped:  # the collapsed runs are far below the interesting range: say so in words
+            ax.annotate(
+                "below the axis (▼):\n" + "\n".join(clipped),
+                (0.03, 0.04),
+                xycoords="axes fraction",
+                fontsize="small",
+            )
+            low = val.mean(axis=1) < FLOOR
+            ax.plot(np.array(lams)[low], np.full(low.sum(), FLOOR), "v", color="black", zorder=3)
+        ax.set(
+            xscale="log",
+            xlabel="λ",
+            title=f"{name} penalty, {len(seeds)} seed(s)",
+            ylim=(FLOOR - 0.005, 1.01),
+        )
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("final accuracy")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.75", lw=1))
+    labels.append("validation, one line per seed")
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
+    plt.show()
+
+    lines = []
+    for name, (_, _, lams) in grids.items():
+        val, train = final_values(name, lams, "val_acc"), final_values(name, lams, "train_acc")
+        i = int(np.argmax(val.mean(axis=1)))
+        change = val[i] - baseline  # paired by seed
+        lines.append(
+            f"* **{name}**: best λ = {lams[i]:g}, validation accuracy **{val[i].mean():.1%}** "
+            f"(± {standard_error(val[i]):.1%}), a change of **{change.mean():+.1%}** against no penalty, "
+            f"higher in {int(np.sum(change > 0))} of {len(seeds)} seeds. At λ = {lams[-2]:g}: "
+            f"{train[-2].mean():.1%} training, {val[-2].mean():.1%} validation; at λ = {lams[-1]:g}: "
+            f"{train[-1].mean():.1%} training, {val[-1].mean():.1%} validation."
+        )
+    display(
+        Markdown(
+            f"Without a penalty: {baseline.mean():.1%} validation accuracy "
+            f"(± {standard_error(baseline):.1%} standard error over {len(seeds)} seed(s)).\n\n"
+            + "\n".join(lines)
+            + "\n\nRead the curves from left to right. A small λ changes little: the network still fits "
+            "its training set perfectly. A moderate λ keeps the training fit and raises the validation "
+            "accuracy: less variance. A large λ makes small weights more important than fitting the data: "
+            "validation accuracy falls, then training accuracy too (high bias), until the network "
+            "collapses to predicting one class for every image (about 10 % on ten balanced classes). "
+            "Validation accuracy against λ is an upside-down U; finding its top is what a validation set "
+            "is for. The differences near the top are one or two points, which is why every λ is "
+            "trained with several seeds and compared seed by seed."
+        )
     )
-)
 
 
 # %% [markdown]
@@ -669,80 +685,90 @@ display(
 # all weights after training (seed 0) without a penalty, with L2 and with L1, on a logarithmic axis.
 
 # %% kind="experiment"
-lam_l2, lam_l1 = 1e-2, 1e-3
-chosen = {
-    "no penalty": runs["none", 0.0, seeds[0]],
-    f"L2, λ = {lam_l2:g}": runs["L2", lam_l2, seeds[0]],
-    f"L1, λ = {lam_l1:g}": runs["L1", lam_l1, seeds[0]],
-}
+with needs(
+    l1_penalty="section 3",
+    l2_penalty="section 3",
+    l1_penalty_grad="section 4",
+    l2_penalty_grad="section 4",
+):
+    lam_l2, lam_l1 = 1e-2, 1e-3
+    chosen = {
+        "no penalty": runs["none", 0.0, seeds[0]],
+        f"L2, λ = {lam_l2:g}": runs["L2", lam_l2, seeds[0]],
+        f"L1, λ = {lam_l1:g}": runs["L1", lam_l1, seeds[0]],
+    }
 
+    def all_weights(history):
+        n_layers = sum(key.startswith("W") for key in history.params)
+        return np.concatenate([history.params[f"W{i}"].ravel() for i in range(1, n_layers + 1)])
 
-def all_weights(history):
-    n_layers = sum(key.startswith("W") for key in history.params)
-    return np.concatenate([history.params[f"W{i}"].ravel() for i in range(1, n_layers + 1)])
-
-
-NEAR_ZERO = 1e-3
-fig, ax = plt.subplots(figsize=(9, 3.8), constrained_layout=True)
-bins = np.linspace(-9, 0.5, 80)
-summary = []
-for i, (label, history) in enumerate(chosen.items()):
-    w = all_weights(history)
-    kw = style(i)
-    ax.hist(
-        np.log10(np.abs(w) + 1e-12),
-        bins=bins,
-        histtype="step",
-        lw=2,
-        color=kw["color"],
-        linestyle=kw["linestyle"],
-        label=label,
+    NEAR_ZERO = 1e-3
+    fig, ax = plt.subplots(figsize=(9, 3.8), constrained_layout=True)
+    bins = np.linspace(-9, 0.5, 80)
+    summary = []
+    for i, (label, history) in enumerate(chosen.items()):
+        w = all_weights(history)
+        kw = style(i)
+        ax.hist(
+            np.log10(np.abs(w) + 1e-12),
+            bins=bins,
+            histtype="step",
+            lw=2,
+            color=kw["color"],
+            linestyle=kw["linestyle"],
+            label=label,
+        )
+        summary.append(
+            (
+                label,
+                np.mean(np.abs(w) < NEAR_ZERO),
+                int(np.sum(w == 0)),
+                w.size,
+                np.sqrt(np.mean(w**2)),
+            )
+        )
+    ax.axvline(np.log10(NEAR_ZERO), color="black", lw=1, linestyle=":")
+    ax.annotate(
+        f"|w| = {NEAR_ZERO:g}",
+        (np.log10(NEAR_ZERO), ax.get_ylim()[1] * 0.9),
+        xytext=(4, 0),
+        textcoords="offset points",
+        fontsize="small",
     )
-    summary.append(
-        (label, np.mean(np.abs(w) < NEAR_ZERO), int(np.sum(w == 0)), w.size, np.sqrt(np.mean(w**2)))
-    )
-ax.axvline(np.log10(NEAR_ZERO), color="black", lw=1, linestyle=":")
-ax.annotate(
-    f"|w| = {NEAR_ZERO:g}",
-    (np.log10(NEAR_ZERO), ax.get_ylim()[1] * 0.9),
-    xytext=(4, 0),
-    textcoords="offset points",
-    fontsize="small",
-)
-ax.set(xlabel="log₁₀ |w|", ylabel="number of weights", title="weight magnitudes after training")
-ax.legend(frameon=False, loc="upper left")
-plt.show()
+    ax.set(xlabel="log₁₀ |w|", ylabel="number of weights", title="weight magnitudes after training")
+    ax.legend(frameon=False, loc="upper left")
+    plt.show()
 
-# prune the L1 network: set the near-zero weights to exactly 0 and evaluate again
-l1_history = chosen[f"L1, λ = {lam_l1:g}"]
-pruned = {
-    k: np.where(np.abs(v) < NEAR_ZERO, 0.0, v) if k.startswith("W") else v
-    for k, v in l1_history.params.items()
-}
-_, acc_before = evaluate(l1_history.params, data.X_val, data.y_val)
-_, acc_after = evaluate(pruned, data.X_val, data.y_val)
-w_l1 = np.abs(all_weights(l1_history))
-jitter = np.median(w_l1[w_l1 < NEAR_ZERO])
-config = l1_history.config
-step_scale = config["lr"] * lam_l1 / (1 - config["momentum"])
+    # prune the L1 network: set the near-zero weights to exactly 0 and evaluate again
+    l1_history = chosen[f"L1, λ = {lam_l1:g}"]
+    pruned = {
+        k: np.where(np.abs(v) < NEAR_ZERO, 0.0, v) if k.startswith("W") else v
+        for k, v in l1_history.params.items()
+    }
+    _, acc_before = evaluate(l1_history.params, data.X_val, data.y_val)
+    _, acc_after = evaluate(pruned, data.X_val, data.y_val)
+    w_l1 = np.abs(all_weights(l1_history))
+    jitter = np.median(w_l1[w_l1 < NEAR_ZERO])
+    config = l1_history.config
+    step_scale = config["lr"] * lam_l1 / (1 - config["momentum"])
 
-rows = "\n".join(
-    f"| {label} | {frac:.1%} | {zeros:,} of {size:,} | {rms:.4f} |"
-    for label, frac, zeros, size, rms in summary
-)
-display(
-    Markdown(
-        f"| run (seed {seeds[0]}) | weights with \\|w\\| < {NEAR_ZERO:g} | exactly 0 | root mean square |\n"
-        f"|---|---|---|---|\n{rows}\n\n"
-        f"L2 **shrinks** the weights (their root mean square falls from {summary[0][4]:.3f} to "
-        f"{summary[1][4]:.3f}) but leaves only {summary[1][1]:.1%} of them below {NEAR_ZERO:g}. L1 "
-        f"drives **{summary[2][1]:.0%}** of the weights below {NEAR_ZERO:g} (without a penalty: "
-        f"{summary[0][1]:.1%}) and lets the rest stay large: a **sparse** network. Setting those "
-        f"{summary[2][1]:.0%} to exactly 0 gives a validation accuracy of {acc_after:.1%} (before "
-        f"pruning: {acc_before:.1%}). The near-zero L1 weights have a median magnitude of {jitter:.1e}, below "
-        f"the scale ηλ/(1−μ) = {step_scale:.1e} of this run's steps (see below)."
+    rows = "\n".join(
+        f"| {label} | {frac:.1%} | {zeros:,} of {size:,} | {rms:.4f} |"
+        for label, frac, zeros, size, rms in summary
     )
-)
+    display(
+        Markdown(
+            f"| run (seed {seeds[0]}) | weights with \\|w\\| < {NEAR_ZERO:g} | exactly 0 | root mean square |\n"
+            f"|---|---|---|---|\n{rows}\n\n"
+            f"L2 **shrinks** the weights (their root mean square falls from {summary[0][4]:.3f} to "
+            f"{summary[1][4]:.3f}) but leaves only {summary[1][1]:.1%} of them below {NEAR_ZERO:g}. L1 "
+            f"drives **{summary[2][1]:.0%}** of the weights below {NEAR_ZERO:g} (without a penalty: "
+            f"{summary[0][1]:.1%}) and lets the rest stay large: a **sparse** network. Setting those "
+            f"{summary[2][1]:.0%} to exactly 0 gives a validation accuracy of {acc_after:.1%} (before "
+            f"pruning: {acc_before:.1%}). The near-zero L1 weights have a median magnitude of {jitter:.1e}, below "
+            f"the scale ηλ/(1−μ) = {step_scale:.1e} of this run's steps (see below)."
+        )
+    )
 
 # %% [markdown]
 # ### Why "near zero" and not "exactly zero"?

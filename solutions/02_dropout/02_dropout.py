@@ -42,6 +42,7 @@ from IPython.display import Markdown, display
 from grader.notebook import check, check_all, check_implemented
 from grader.toolkit import (
     load_digits,
+    needs,
     numerical_gradient_array,
     plot_train_val,
     quick_mode,
@@ -148,18 +149,19 @@ check("dropout_train_forward")
 # dropout many times; the average output approaches the input, while a single pass is very noisy.
 
 # %% kind="experiment"
-x_row = rng.uniform(0.5, 2.0, size=(1, 8))
-p_demo = 0.3
-draws = np.concatenate([dropout_forward(x_row, p_demo, "train", rng)[0] for _ in range(20_000)])
-display(
-    Markdown(
-        f"Input: `{np.round(x_row[0], 3)}`  \n"
-        f"One training pass: `{np.round(draws[0], 3)}`  \n"
-        f"Average of {len(draws):,} passes: `{np.round(draws.mean(axis=0), 3)}`  \n"
-        f"Largest gap between average and input: **{np.abs(draws.mean(axis=0) - x_row[0]).max():.3f}** "
-        f"(it shrinks like $1/\\sqrt{{n}}$ with the number of passes $n$)."
+with needs(dropout_forward="section 2"):
+    x_row = rng.uniform(0.5, 2.0, size=(1, 8))
+    p_demo = 0.3
+    draws = np.concatenate([dropout_forward(x_row, p_demo, "train", rng)[0] for _ in range(20_000)])
+    display(
+        Markdown(
+            f"Input: `{np.round(x_row[0], 3)}`  \n"
+            f"One training pass: `{np.round(draws[0], 3)}`  \n"
+            f"Average of {len(draws):,} passes: `{np.round(draws.mean(axis=0), 3)}`  \n"
+            f"Largest gap between average and input: **{np.abs(draws.mean(axis=0) - x_row[0]).max():.3f}** "
+            f"(it shrinks like $1/\\sqrt{{n}}$ with the number of passes $n$)."
+        )
     )
-)
 
 # %% [markdown]
 # ## 3. Exercise: the backward pass
@@ -210,23 +212,24 @@ check("dropout_fresh_mask")
 # match your `dropout_backward`.
 
 # %% kind="experiment"
-x_check = 5.0 + 3.0 * rng.standard_normal((6, 9))  # shifted and scaled input
-dout_check = rng.standard_normal((6, 9))  # a random upstream gradient (ones would hide mistakes)
-p_check = 0.3
+with needs(dropout_forward="section 2", dropout_backward="section 3"):
+    x_check = 5.0 + 3.0 * rng.standard_normal((6, 9))  # shifted and scaled input
+    dout_check = rng.standard_normal(
+        (6, 9)
+    )  # a random upstream gradient (ones would hide mistakes)
+    p_check = 0.3
 
+    def forward_with_fixed_mask(x):
+        return dropout_forward(x, p_check, "train", np.random.default_rng(7))[0]
 
-def forward_with_fixed_mask(x):
-    return dropout_forward(x, p_check, "train", np.random.default_rng(7))[0]
-
-
-_, cache_check = dropout_forward(x_check, p_check, "train", np.random.default_rng(7))
-dx_analytic = dropout_backward(dout_check, cache_check)
-dx_numeric = numerical_gradient_array(forward_with_fixed_mask, x_check, dout_check)
-display(
-    Markdown(
-        f"Relative error between your backward pass and finite differences: **{rel_error(dx_analytic, dx_numeric):.1e}** (below 1e-7 is right)."
+    _, cache_check = dropout_forward(x_check, p_check, "train", np.random.default_rng(7))
+    dx_analytic = dropout_backward(dout_check, cache_check)
+    dx_numeric = numerical_gradient_array(forward_with_fixed_mask, x_check, dout_check)
+    display(
+        Markdown(
+            f"Relative error between your backward pass and finite differences: **{rel_error(dx_analytic, dx_numeric):.1e}** (below 1e-7 is right)."
+        )
     )
-)
 
 # %% [markdown]
 # ### Hidden checks
@@ -248,14 +251,15 @@ check("dropout_hidden_backward")
 # kept, black = dropped). Each step trains a different thinned network.
 
 # %% kind="experiment"
-fig, axes = plt.subplots(1, 3, figsize=(9, 2.2), constrained_layout=True)
-for step, ax in enumerate(axes):
-    out_step, _ = dropout_forward(np.ones((4, 24)), 0.3, "train", rng)
-    ax.imshow(out_step != 0, cmap="gray", vmin=0, vmax=1, aspect="auto")
-    ax.set_title(f"mini-batch {step + 1}")
-    ax.set_xlabel("unit")
-    ax.set_yticks(range(4), [f"example {i + 1}" for i in range(4)])
-plt.show()
+with needs(dropout_forward="section 2"):
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.2), constrained_layout=True)
+    for step, ax in enumerate(axes):
+        out_step, _ = dropout_forward(np.ones((4, 24)), 0.3, "train", rng)
+        ax.imshow(out_step != 0, cmap="gray", vmin=0, vmax=1, aspect="auto")
+        ax.set_title(f"mini-batch {step + 1}")
+        ax.set_xlabel("unit")
+        ax.set_yticks(range(4), [f"example {i + 1}" for i in range(4)])
+    plt.show()
 
 # %% [markdown]
 # ## 5. Experiment: dropout against high variance, on real data
@@ -270,100 +274,109 @@ plt.show()
 # trained with several seeds (different initialisations, mini-batch orders and masks).
 
 # %% kind="experiment"
-data = load_digits(n_train=200, n_val=500, seed=0)
-quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same code
-epochs = 30 if quick else 150
-seeds = [0] if quick else [0, 1, 2, 3, 4]
-rates = [0.0, 0.2, 0.4]
+with needs(dropout_forward="section 2", dropout_backward="section 3"):
+    data = load_digits(n_train=200, n_val=500, seed=0)
+    quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same code
+    epochs = 30 if quick else 150
+    seeds = [0] if quick else [0, 1, 2, 3, 4]
+    rates = [0.0, 0.2, 0.4]
 
-runs = {}
-for p in rates:
-    for seed in seeds:
-        layer = (dropout_forward, dropout_backward, p) if p > 0 else None
-        runs[p, seed] = train_mlp(
-            data, [256, 256], epochs=epochs, seed=seed, dropout=layer, progress=False, eval_every=5
+    runs = {}
+    for p in rates:
+        for seed in seeds:
+            layer = (dropout_forward, dropout_backward, p) if p > 0 else None
+            runs[p, seed] = train_mlp(
+                data,
+                [256, 256],
+                epochs=epochs,
+                seed=seed,
+                dropout=layer,
+                progress=False,
+                eval_every=5,
+            )
+
+    final = {
+        p: np.array([[runs[p, s].final()[k] for k in ("train_acc", "val_acc")] for s in seeds])
+        for p in rates
+    }
+
+    def mean_and_error(values):
+        """Mean and its standard error over the seeds."""
+        return values.mean(), values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+
+    rows = []
+    for p in rates:
+        (train_mean, _), (val_mean, val_se) = (
+            mean_and_error(final[p][:, 0]),
+            mean_and_error(final[p][:, 1]),
         )
-
-final = {
-    p: np.array([[runs[p, s].final()[k] for k in ("train_acc", "val_acc")] for s in seeds])
-    for p in rates
-}
-
-
-def mean_and_error(values):
-    """Mean and its standard error over the seeds."""
-    return values.mean(), values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-
-
-rows = []
-for p in rates:
-    (train_mean, _), (val_mean, val_se) = (
-        mean_and_error(final[p][:, 0]),
-        mean_and_error(final[p][:, 1]),
+        rows.append(
+            f"| {p:.1f} | {train_mean:.1%} | {val_mean:.1%} ± {val_se:.1%} | {train_mean - val_mean:.1%} |"
+        )
+    display(
+        Markdown(
+            f"Final accuracies over {len(seeds)} seed(s): mean ± standard error of the mean.\n\n"
+            "| p_drop | train | validation | gap (train − validation) |\n|---|---|---|---|\n"
+            + "\n".join(rows)
+        )
     )
-    rows.append(
-        f"| {p:.1f} | {train_mean:.1%} | {val_mean:.1%} ± {val_se:.1%} | {train_mean - val_mean:.1%} |"
-    )
-display(
-    Markdown(
-        f"Final accuracies over {len(seeds)} seed(s): mean ± standard error of the mean.\n\n"
-        "| p_drop | train | validation | gap (train − validation) |\n|---|---|---|---|\n"
-        + "\n".join(rows)
-    )
-)
 
 # %% kind="experiment"
-fig, (ax_curves, ax_seeds) = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
-for i, p in enumerate(rates):
-    plot_train_val(ax_curves, runs[p, seeds[0]], label=f"p_drop={p}", i=i, legend=False)
-ax_curves.set(
-    title=f"learning curves (seed {seeds[0]}): solid train, dashed validation", xlabel="epoch"
-)
-ax_curves.legend(frameon=False, ncols=len(rates), fontsize="small", loc="lower right")
+with needs(dropout_forward="section 2", dropout_backward="section 3"):
+    fig, (ax_curves, ax_seeds) = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
+    for i, p in enumerate(rates):
+        plot_train_val(ax_curves, runs[p, seeds[0]], label=f"p_drop={p}", i=i, legend=False)
+    ax_curves.set(
+        title=f"learning curves (seed {seeds[0]}): solid train, dashed validation", xlabel="epoch"
+    )
+    ax_curves.legend(frameon=False, ncols=len(rates), fontsize="small", loc="lower right")
 
-for s_index in range(len(seeds)):  # one grey line per seed: the comparison is paired
-    ax_seeds.plot(rates, [final[p][s_index, 1] for p in rates], color="0.75", marker="o", zorder=1)
-ax_seeds.errorbar(
-    rates,
-    [final[p][:, 1].mean() for p in rates],
-    yerr=[mean_and_error(final[p][:, 1])[1] for p in rates],
-    color="black",
-    marker="s",
-    capsize=4,
-    linewidth=2,
-    label="mean ± standard error",
-    zorder=2,
-)
-ax_seeds.set(
-    title=f"final validation accuracy, {len(seeds)} seed(s)", xlabel="p_drop", xticks=rates
-)
-ax_seeds.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=1))
-ax_seeds.legend(frameon=False)
-plt.show()
+    for s_index in range(len(seeds)):  # one grey line per seed: the comparison is paired
+        ax_seeds.plot(
+            rates, [final[p][s_index, 1] for p in rates], color="0.75", marker="o", zorder=1
+        )
+    ax_seeds.errorbar(
+        rates,
+        [final[p][:, 1].mean() for p in rates],
+        yerr=[mean_and_error(final[p][:, 1])[1] for p in rates],
+        color="black",
+        marker="s",
+        capsize=4,
+        linewidth=2,
+        label="mean ± standard error",
+        zorder=2,
+    )
+    ax_seeds.set(
+        title=f"final validation accuracy, {len(seeds)} seed(s)", xlabel="p_drop", xticks=rates
+    )
+    ax_seeds.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=1))
+    ax_seeds.legend(frameon=False)
+    plt.show()
 
 # %% kind="experiment"
-base = final[0.0][:, 1]
-lines = []
-for p in rates[1:]:
-    change = (
-        final[p][:, 1] - base
-    )  # paired: the same seed gives the same data order and initialisation
-    better = int(np.sum(change > 0))
-    lines.append(
-        f"* `p_drop = {p}`: validation accuracy changed by **{change.mean():+.1%}** on average, "
-        f"and was higher in **{better} of {len(seeds)}** seeds."
+with needs(dropout_forward="section 2", dropout_backward="section 3"):
+    base = final[0.0][:, 1]
+    lines = []
+    for p in rates[1:]:
+        change = (
+            final[p][:, 1] - base
+        )  # paired: the same seed gives the same data order and initialisation
+        better = int(np.sum(change > 0))
+        lines.append(
+            f"* `p_drop = {p}`: validation accuracy changed by **{change.mean():+.1%}** on average, "
+            f"and was higher in **{better} of {len(seeds)}** seeds."
+        )
+    display(
+        Markdown(
+            f"Without dropout the network fits its 200 training images to **{final[0.0][:, 0].mean():.1%}** but "
+            f"reaches only **{base.mean():.1%}** on the validation images: the high variance of the slides. "
+            "Compared seed by seed with that baseline:\n\n" + "\n".join(lines) + "\n\n"
+            "Training accuracy is measured in test mode (all neurons connected). Notice the size of the effect "
+            f"next to the spread between seeds (standard deviation of the baseline: {base.std(ddof=1) if len(base) > 1 else 0:.1%}): "
+            "a single run could not tell them apart, which is why every setting is trained with several seeds and "
+            "compared seed by seed."
+        )
     )
-display(
-    Markdown(
-        f"Without dropout the network fits its 200 training images to **{final[0.0][:, 0].mean():.1%}** but "
-        f"reaches only **{base.mean():.1%}** on the validation images: the high variance of the slides. "
-        "Compared seed by seed with that baseline:\n\n" + "\n".join(lines) + "\n\n"
-        "Training accuracy is measured in test mode (all neurons connected). Notice the size of the effect "
-        f"next to the spread between seeds (standard deviation of the baseline: {base.std(ddof=1) if len(base) > 1 else 0:.1%}): "
-        "a single run could not tell them apart, which is why every setting is trained with several seeds and "
-        "compared seed by seed."
-    )
-)
 
 # %% [markdown]
 # ## 6. Questions

@@ -52,6 +52,7 @@ from grader.toolkit import (
     PALETTE,
     affine_forward,
     load_digits,
+    needs,
     numerical_gradient_array,
     plot_curves,
     quick_mode,
@@ -62,6 +63,7 @@ from grader.toolkit import (
 )
 
 rng = np.random.default_rng(2024)
+quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same code
 
 # %% [markdown]
 # ## 1. The layer in training mode
@@ -208,29 +210,30 @@ check("bn_test_mode")
 # feature, whose batch variance is about as small as $\epsilon$.
 
 # %% kind="experiment"
-x_demo = np.column_stack(
-    [5.0 + 3.0 * rng.standard_normal(64), 0.2 + 0.03 * rng.standard_normal(64)]
-)
-gamma_demo, beta_demo = np.array([1.5, 1.5]), np.array([0.5, -1.0])
-out_demo, _ = batchnorm_forward(x_demo, gamma_demo, beta_demo, {"mode": "train"})
-sigma_demo = x_demo.std(axis=0)
-predicted = np.abs(gamma_demo) * sigma_demo / np.sqrt(sigma_demo**2 + 1e-3)
-rows = [
-    f"| {name} | {sigma_demo[j]:.3g} | {out_demo[:, j].mean():+.4f} (β = {beta_demo[j]:+.1f}) | "
-    f"{out_demo[:, j].std():.4f} | {predicted[j]:.4f} |"
-    for j, name in enumerate(["ordinary", "quiet"])
-]
-display(
-    Markdown(
-        "| feature | batch σ | mean of out | std of out | \\|γ\\| σ / √(σ² + ε) |\n|---|---|---|---|---|\n"
-        + "\n".join(rows)
-        + f"\n\nBoth features get mean β. The ordinary feature's spread is |γ| = {gamma_demo[0]:g} "
-        f"to four digits, but the quiet one only reaches **{out_demo[:, 1].std():.2f}**: with σ² = "
-        f"{sigma_demo[1] ** 2:.1e} next to ε = 1e-3, dividing by √(σ² + ε) does not blow the feature up to "
-        "unit variance. That is ε's job: without it, a feature that barely varies (or a batch of one) would "
-        "be divided by almost zero."
+with needs(batchnorm_forward="section 4"):
+    x_demo = np.column_stack(
+        [5.0 + 3.0 * rng.standard_normal(64), 0.2 + 0.03 * rng.standard_normal(64)]
     )
-)
+    gamma_demo, beta_demo = np.array([1.5, 1.5]), np.array([0.5, -1.0])
+    out_demo, _ = batchnorm_forward(x_demo, gamma_demo, beta_demo, {"mode": "train"})
+    sigma_demo = x_demo.std(axis=0)
+    predicted = np.abs(gamma_demo) * sigma_demo / np.sqrt(sigma_demo**2 + 1e-3)
+    rows = [
+        f"| {name} | {sigma_demo[j]:.3g} | {out_demo[:, j].mean():+.4f} (β = {beta_demo[j]:+.1f}) | "
+        f"{out_demo[:, j].std():.4f} | {predicted[j]:.4f} |"
+        for j, name in enumerate(["ordinary", "quiet"])
+    ]
+    display(
+        Markdown(
+            "| feature | batch σ | mean of out | std of out | \\|γ\\| σ / √(σ² + ε) |\n|---|---|---|---|---|\n"
+            + "\n".join(rows)
+            + f"\n\nBoth features get mean β. The ordinary feature's spread is |γ| = {gamma_demo[0]:g} "
+            f"to four digits, but the quiet one only reaches **{out_demo[:, 1].std():.2f}**: with σ² = "
+            f"{sigma_demo[1] ** 2:.1e} next to ε = 1e-3, dividing by √(σ² + ε) does not blow the feature up to "
+            "unit variance. That is ε's job: without it, a feature that barely varies (or a batch of one) would "
+            "be divided by almost zero."
+        )
+    )
 
 # %% [markdown]
 # ## 5. The computation graph
@@ -366,49 +369,50 @@ check("bn_backward")
 # is the column sum of your `dx`; and shifting every row by the same vector leaves your output unchanged.
 
 # %% kind="experiment"
-x_check = 5.0 + 3.0 * rng.standard_normal((6, 4))
-x_check[:, 3] = 0.1 + 0.03 * rng.standard_normal(6)  # one quiet feature
-gamma_check = rng.uniform(0.5, 2.0, 4) * np.array([1, -1, 1, -1])
-beta_check = rng.uniform(-1.0, 1.0, 4)
-dout_check = rng.standard_normal((6, 4))
+with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
+    x_check = 5.0 + 3.0 * rng.standard_normal((6, 4))
+    x_check[:, 3] = 0.1 + 0.03 * rng.standard_normal(6)  # one quiet feature
+    gamma_check = rng.uniform(0.5, 2.0, 4) * np.array([1, -1, 1, -1])
+    beta_check = rng.uniform(-1.0, 1.0, 4)
+    dout_check = rng.standard_normal((6, 4))
 
+    def forward_out(x, gamma, beta):
+        return batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": 1e-3})[0]
 
-def forward_out(x, gamma, beta):
-    return batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": 1e-3})[0]
-
-
-_, cache_check = batchnorm_forward(x_check, gamma_check, beta_check, {"mode": "train", "eps": 1e-3})
-dx_mine, dgamma_mine, dbeta_mine = batchnorm_backward(dout_check, cache_check)
-numeric = {
-    "dx": numerical_gradient_array(
-        lambda z: forward_out(z, gamma_check, beta_check), x_check.copy(), dout_check
-    ),
-    "dgamma": numerical_gradient_array(
-        lambda g: forward_out(x_check, g, beta_check), gamma_check.copy(), dout_check
-    ),
-    "dbeta": numerical_gradient_array(
-        lambda b: forward_out(x_check, gamma_check, b), beta_check.copy(), dout_check
-    ),
-}
-errors = {
-    name: rel_error(mine, numeric[name])
-    for name, mine in zip(numeric, (dx_mine, dgamma_mine, dbeta_mine), strict=True)
-}
-shift = rng.normal(size=4) * 10
-moved = np.abs(
-    forward_out(x_check + shift, gamma_check, beta_check)
-    - forward_out(x_check, gamma_check, beta_check)
-).max()
-display(
-    Markdown(
-        "Relative error, your backward pass vs finite differences (below 1e-7 is right): "
-        + ", ".join(f"{k} **{v:.1e}**" for k, v in errors.items())
-        + f".\n\nGradient reaching the bias $b$ (column sums of your dx): largest "
-        f"**{np.abs(np.sum(dx_mine, axis=0)).max():.1e}**, next to a typical |dx| of "
-        f"{np.abs(dx_mine).mean():.2f}. Shifting every example by the same random vector (entries of "
-        f"size ~10) changes your output by at most **{moved:.1e}**: BN cancels the bias, so it gets no gradient."
+    _, cache_check = batchnorm_forward(
+        x_check, gamma_check, beta_check, {"mode": "train", "eps": 1e-3}
     )
-)
+    dx_mine, dgamma_mine, dbeta_mine = batchnorm_backward(dout_check, cache_check)
+    numeric = {
+        "dx": numerical_gradient_array(
+            lambda z: forward_out(z, gamma_check, beta_check), x_check.copy(), dout_check
+        ),
+        "dgamma": numerical_gradient_array(
+            lambda g: forward_out(x_check, g, beta_check), gamma_check.copy(), dout_check
+        ),
+        "dbeta": numerical_gradient_array(
+            lambda b: forward_out(x_check, gamma_check, b), beta_check.copy(), dout_check
+        ),
+    }
+    errors = {
+        name: rel_error(mine, numeric[name])
+        for name, mine in zip(numeric, (dx_mine, dgamma_mine, dbeta_mine), strict=True)
+    }
+    shift = rng.normal(size=4) * 10
+    moved = np.abs(
+        forward_out(x_check + shift, gamma_check, beta_check)
+        - forward_out(x_check, gamma_check, beta_check)
+    ).max()
+    display(
+        Markdown(
+            "Relative error, your backward pass vs finite differences (below 1e-7 is right): "
+            + ", ".join(f"{k} **{v:.1e}**" for k, v in errors.items())
+            + f".\n\nGradient reaching the bias $b$ (column sums of your dx): largest "
+            f"**{np.abs(np.sum(dx_mine, axis=0)).max():.1e}**, next to a typical |dx| of "
+            f"{np.abs(dx_mine).mean():.2f}. Shifting every example by the same random vector (entries of "
+            f"size ~10) changes your output by at most **{moved:.1e}**: BN cancels the bias, so it gets no gradient."
+        )
+    )
 
 # %% [markdown]
 # ## 7. Exercise: the closed form
@@ -480,35 +484,39 @@ check("bn_hidden_backward")
 # `scripts/bench_batchnorm_backward.py` does the same on a $(4096, 1024)$ batch.)
 
 # %% kind="experiment"
-quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same code
-n_speed, d_speed, repeats = (512, 256, 5) if quick else (1024, 512, 31)
-x_speed = 5.0 + 3.0 * rng.standard_normal((n_speed, d_speed))
-dout_speed = rng.standard_normal((n_speed, d_speed))
-_, cache_speed = batchnorm_forward(
-    x_speed, rng.uniform(0.5, 2, d_speed), rng.normal(size=d_speed), {"mode": "train"}
-)
-timings = {"staged": [], "closed form": []}
-for _ in range(repeats + 1):  # the first round warms up and is dropped
-    for name, backward in (
-        ("staged", batchnorm_backward),
-        ("closed form", batchnorm_backward_alt),
-    ):
-        start = time.perf_counter()
-        backward(dout_speed, cache_speed)
-        timings[name].append(time.perf_counter() - start)
-median = {name: 1e3 * np.median(t[1:]) for name, t in timings.items()}
-speedup = median["staged"] / median["closed form"]
-# each round's ratio compares two calls made moments apart: robust to a machine that is busy
-paired = np.median(np.array(timings["staged"][1:]) / np.array(timings["closed form"][1:]))
-display(
-    Markdown(
-        f"On a ({n_speed}, {d_speed}) batch, median of {repeats} runs: staged **{median['staged']:.2f} ms**, "
-        f"closed form **{median['closed form']:.2f} ms**: the closed form is **{speedup:.2f}×** as fast "
-        f"(median of the per-round ratios: {paired:.2f}×). "
-        "In a real network the backward pass of every BN layer runs at every step, so this adds up; the "
-        "staged version stays useful as the readable, checkable derivation."
+with needs(
+    batchnorm_forward="section 4",
+    batchnorm_backward="section 6",
+    batchnorm_backward_alt="section 7",
+):
+    n_speed, d_speed, repeats = (512, 256, 5) if quick else (1024, 512, 31)
+    x_speed = 5.0 + 3.0 * rng.standard_normal((n_speed, d_speed))
+    dout_speed = rng.standard_normal((n_speed, d_speed))
+    _, cache_speed = batchnorm_forward(
+        x_speed, rng.uniform(0.5, 2, d_speed), rng.normal(size=d_speed), {"mode": "train"}
     )
-)
+    timings = {"staged": [], "closed form": []}
+    for _ in range(repeats + 1):  # the first round warms up and is dropped
+        for name, backward in (
+            ("staged", batchnorm_backward),
+            ("closed form", batchnorm_backward_alt),
+        ):
+            start = time.perf_counter()
+            backward(dout_speed, cache_speed)
+            timings[name].append(time.perf_counter() - start)
+    median = {name: 1e3 * np.median(t[1:]) for name, t in timings.items()}
+    speedup = median["staged"] / median["closed form"]
+    # each round's ratio compares two calls made moments apart: robust to a machine that is busy
+    paired = np.median(np.array(timings["staged"][1:]) / np.array(timings["closed form"][1:]))
+    display(
+        Markdown(
+            f"On a ({n_speed}, {d_speed}) batch, median of {repeats} runs: staged **{median['staged']:.2f} ms**, "
+            f"closed form **{median['closed form']:.2f} ms**: the closed form is **{speedup:.2f}×** as fast "
+            f"(median of the per-round ratios: {paired:.2f}×). "
+            "In a real network the backward pass of every BN layer runs at every step, so this adds up; the "
+            "staged version stays useful as the readable, checkable derivation."
+        )
+    )
 
 # %% [markdown]
 # ## 8. Experiments on real data
@@ -526,65 +534,64 @@ display(
 # (0.05), with and without BN, for 5 epochs (50 steps). Each setting is trained from several seeds.
 
 # %% kind="experiment"
-data = load_digits(n_train=500, n_val=500, seed=0)
-HIDDEN = [100] * 5
-EPOCHS = 5
-seeds = [0] if quick else [0, 1, 2, 3, 4]
-bn_layer = (batchnorm_forward, batchnorm_backward)
-runs = {}
-for seed in seeds:
-    for use_bn in (False, True):
-        runs[use_bn, seed] = train_mlp(
-            data,
-            HIDDEN,
-            epochs=EPOCHS,
-            lr=0.05,
-            seed=seed,
-            batchnorm=bn_layer if use_bn else None,
-            progress=False,
-        )
+with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
+    data = load_digits(n_train=500, n_val=500, seed=0)
+    HIDDEN = [100] * 5
+    EPOCHS = 5
+    seeds = [0] if quick else [0, 1, 2, 3, 4]
+    bn_layer = (batchnorm_forward, batchnorm_backward)
+    runs = {}
+    for seed in seeds:
+        for use_bn in (False, True):
+            runs[use_bn, seed] = train_mlp(
+                data,
+                HIDDEN,
+                epochs=EPOCHS,
+                lr=0.05,
+                seed=seed,
+                batchnorm=bn_layer if use_bn else None,
+                progress=False,
+            )
 
-fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
-curves = {
-    "without BN": [runs[False, s] for s in seeds],
-    "with BN": [runs[True, s] for s in seeds],
-}
-plot_curves(
-    ax_loss, curves, "iter_loss", labels="direct", title="mini-batch loss (mean, band: min–max)"
-)
-plot_curves(ax_val, curves, "val_acc", title="validation accuracy per epoch")
-ax_val.xaxis.set_major_locator(MaxNLocator(integer=True))
-plt.show()
-
-
-def window_loss(history, last=10):
-    """Mean mini-batch loss over the last `last` iterations (one curve is noisy)."""
-    return float(np.mean(history.iter_loss[-last:]))
-
-
-loss_plain = np.array([window_loss(runs[False, s]) for s in seeds])
-loss_bn = np.array([window_loss(runs[True, s]) for s in seeds])
-val_plain = np.array([runs[False, s].final()["val_acc"] for s in seeds])
-val_bn = np.array([runs[True, s].final()["val_acc"] for s in seeds])
-reach = {}
-for use_bn in (False, True):
-    steps = []
-    for s in seeds:
-        smooth = np.convolve(runs[use_bn, s].iter_loss, np.ones(5) / 5, mode="valid")
-        below = np.flatnonzero(smooth < 0.5)
-        steps.append(below[0] + 5 if below.size else np.inf)
-    reach[use_bn] = np.median(steps)
-display(
-    Markdown(
-        f"Over {len(seeds)} seeds, the mini-batch loss averaged over the last 10 of the "
-        f"{len(runs[True, 0].iter_loss)} steps is **{loss_plain.mean():.3f}** without BN and "
-        f"**{loss_bn.mean():.3f}** with BN (lower with BN in {int(np.sum(loss_bn < loss_plain))} of "
-        f"{len(seeds)} seeds). The smoothed loss first drops below 0.5 after a median of "
-        f"**{reach[False]:.0f}** steps without BN and **{reach[True]:.0f}** with BN. Validation accuracy "
-        f"after {EPOCHS} epochs: **{val_plain.mean():.1%}** without and **{val_bn.mean():.1%}** with BN "
-        f"(higher with BN in {int(np.sum(val_bn > val_plain))} of {len(seeds)} seeds)."
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
+    curves = {
+        "without BN": [runs[False, s] for s in seeds],
+        "with BN": [runs[True, s] for s in seeds],
+    }
+    plot_curves(
+        ax_loss, curves, "iter_loss", labels="direct", title="mini-batch loss (mean, band: min–max)"
     )
-)
+    plot_curves(ax_val, curves, "val_acc", title="validation accuracy per epoch")
+    ax_val.xaxis.set_major_locator(MaxNLocator(integer=True))
+    plt.show()
+
+    def window_loss(history, last=10):
+        """Mean mini-batch loss over the last `last` iterations (one curve is noisy)."""
+        return float(np.mean(history.iter_loss[-last:]))
+
+    loss_plain = np.array([window_loss(runs[False, s]) for s in seeds])
+    loss_bn = np.array([window_loss(runs[True, s]) for s in seeds])
+    val_plain = np.array([runs[False, s].final()["val_acc"] for s in seeds])
+    val_bn = np.array([runs[True, s].final()["val_acc"] for s in seeds])
+    reach = {}
+    for use_bn in (False, True):
+        steps = []
+        for s in seeds:
+            smooth = np.convolve(runs[use_bn, s].iter_loss, np.ones(5) / 5, mode="valid")
+            below = np.flatnonzero(smooth < 0.5)
+            steps.append(below[0] + 5 if below.size else np.inf)
+        reach[use_bn] = np.median(steps)
+    display(
+        Markdown(
+            f"Over {len(seeds)} seeds, the mini-batch loss averaged over the last 10 of the "
+            f"{len(runs[True, 0].iter_loss)} steps is **{loss_plain.mean():.3f}** without BN and "
+            f"**{loss_bn.mean():.3f}** with BN (lower with BN in {int(np.sum(loss_bn < loss_plain))} of "
+            f"{len(seeds)} seeds). The smoothed loss first drops below 0.5 after a median of "
+            f"**{reach[False]:.0f}** steps without BN and **{reach[True]:.0f}** with BN. Validation accuracy "
+            f"after {EPOCHS} epochs: **{val_plain.mean():.1%}** without and **{val_bn.mean():.1%}** with BN "
+            f"(higher with BN in {int(np.sum(val_bn > val_plain))} of {len(seeds)} seeds)."
+        )
+    )
 
 # %% [markdown]
 # ### Claim 2: less sensitive to the initialization
@@ -596,74 +603,75 @@ display(
 # matter (within a limit we will meet below).
 
 # %% kind="experiment"
-scales = [1e-3, 1e-1, 1.0] if quick else [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
-sweep_seeds = [0] if quick else [0, 1, 2]
-sweep, diverged = {}, {}
-for s in scales:
-    for use_bn in (False, True):
-        histories = [
-            train_mlp(
-                data,
-                HIDDEN,
-                epochs=EPOCHS,
-                lr=0.05,
-                weight_scale=s,
-                seed=seed,
-                batchnorm=bn_layer if use_bn else None,
-                progress=False,
-                eval_every=EPOCHS,
-            )
-            for seed in sweep_seeds
-        ]
-        sweep[use_bn, s] = [h.final()["val_acc"] for h in histories]
-        diverged[use_bn, s] = sum(h.diverged for h in histories)
+with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
+    scales = [1e-3, 1e-1, 1.0] if quick else [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
+    sweep_seeds = [0] if quick else [0, 1, 2]
+    sweep, diverged = {}, {}
+    for s in scales:
+        for use_bn in (False, True):
+            histories = [
+                train_mlp(
+                    data,
+                    HIDDEN,
+                    epochs=EPOCHS,
+                    lr=0.05,
+                    weight_scale=s,
+                    seed=seed,
+                    batchnorm=bn_layer if use_bn else None,
+                    progress=False,
+                    eval_every=EPOCHS,
+                )
+                for seed in sweep_seeds
+            ]
+            sweep[use_bn, s] = [h.final()["val_acc"] for h in histories]
+            diverged[use_bn, s] = sum(h.diverged for h in histories)
 
-fig, ax = plt.subplots(figsize=(7.5, 3.8), constrained_layout=True)
-for i, use_bn in enumerate((False, True)):
-    values = np.array([sweep[use_bn, s] for s in scales])
-    kw = style(i)
-    ax.plot(
-        scales,
-        values.mean(axis=1),
-        label="with BN" if use_bn else "without BN",
-        color=kw["color"],
-        linestyle=kw["linestyle"],
-        marker=kw["marker"],
-        linewidth=2,
-    )
-    if len(sweep_seeds) > 1:
-        ax.fill_between(
-            scales, values.min(axis=1), values.max(axis=1), color=kw["color"], alpha=0.15
+    fig, ax = plt.subplots(figsize=(7.5, 3.8), constrained_layout=True)
+    for i, use_bn in enumerate((False, True)):
+        values = np.array([sweep[use_bn, s] for s in scales])
+        kw = style(i)
+        ax.plot(
+            scales,
+            values.mean(axis=1),
+            label="with BN" if use_bn else "without BN",
+            color=kw["color"],
+            linestyle=kw["linestyle"],
+            marker=kw["marker"],
+            linewidth=2,
         )
-ax.axhline(0.1, color="0.6", lw=1, linestyle=":")
-ax.text(3e-3, 0.03, "chance (10 classes)", color="0.4", fontsize=9)
-ax.set(
-    xscale="log",
-    xlabel="initial weight scale s (all layers)",
-    ylabel="validation accuracy",
-    title=f"after {EPOCHS} epochs, mean over {len(sweep_seeds)} seed(s), band: min–max",
-    ylim=(0, 1),
-)
-ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-ax.grid(True, alpha=0.3)
-ax.legend(frameon=False)
-plt.show()
-
-good = {
-    use_bn: [s for s in scales if np.mean(sweep[use_bn, s]) >= 0.85] for use_bn in (False, True)
-}
-display(
-    Markdown(
-        "Scales that reach at least 85 % validation accuracy: without BN "
-        f"**{', '.join(f'{s:g}' for s in good[False]) or 'none'}**; with BN "
-        f"**{', '.join(f'{s:g}' for s in good[True]) or 'none'}** (of {', '.join(f'{s:g}' for s in scales)}). "
-        f"At s = {scales[0]:g} even BN fails ({np.mean(sweep[True, scales[0]]):.0%} after {EPOCHS} "
-        "epochs); the next experiment shows why. Without BN, the large scales make the loss overflow: "
-        f"{sum(diverged[False, s] for s in scales)} of the {len(scales) * len(sweep_seeds)} runs "
-        f"without BN diverged (with BN: {sum(diverged[True, s] for s in scales)}), and a diverged "
-        "network counts every prediction as wrong, hence the points below chance."
+        if len(sweep_seeds) > 1:
+            ax.fill_between(
+                scales, values.min(axis=1), values.max(axis=1), color=kw["color"], alpha=0.15
+            )
+    ax.axhline(0.1, color="0.6", lw=1, linestyle=":")
+    ax.text(3e-3, 0.03, "chance (10 classes)", color="0.4", fontsize=9)
+    ax.set(
+        xscale="log",
+        xlabel="initial weight scale s (all layers)",
+        ylabel="validation accuracy",
+        title=f"after {EPOCHS} epochs, mean over {len(sweep_seeds)} seed(s), band: min–max",
+        ylim=(0, 1),
     )
-)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False)
+    plt.show()
+
+    good = {
+        use_bn: [s for s in scales if np.mean(sweep[use_bn, s]) >= 0.85] for use_bn in (False, True)
+    }
+    display(
+        Markdown(
+            "Scales that reach at least 85 % validation accuracy: without BN "
+            f"**{', '.join(f'{s:g}' for s in good[False]) or 'none'}**; with BN "
+            f"**{', '.join(f'{s:g}' for s in good[True]) or 'none'}** (of {', '.join(f'{s:g}' for s in scales)}). "
+            f"At s = {scales[0]:g} even BN fails ({np.mean(sweep[True, scales[0]]):.0%} after {EPOCHS} "
+            "epochs); the next experiment shows why. Without BN, the large scales make the loss overflow: "
+            f"{sum(diverged[False, s] for s in scales)} of the {len(scales) * len(sweep_seeds)} runs "
+            f"without BN diverged (with BN: {sum(diverged[True, s] for s in scales)}), and a diverged "
+            "network counts every prediction as wrong, hence the points below chance."
+        )
+    )
 
 # %% [markdown]
 # ### Inside the network: distributions layer by layer
@@ -674,113 +682,116 @@ display(
 
 
 # %% kind="experiment"
-def relu_inputs(params, X, bn_params=None, mode="test"):
-    """The input of every hidden ReLU (after BN when the network has it), layer by layer."""
-    n_layers = sum(k.startswith("W") for k in params)
-    h, seen = X, []
-    for i in range(1, n_layers):
-        h, _ = affine_forward(h, params[f"W{i}"], params[f"b{i}"])
-        if bn_params is not None:
-            # a copy: evaluating must not disturb the running statistics of a trained network
-            p = {
-                k: v.copy() if isinstance(v, np.ndarray) else v for k, v in bn_params[i - 1].items()
-            }
-            p["mode"] = mode
-            h = np.asarray(batchnorm_forward(h, params[f"gamma{i}"], params[f"beta{i}"], p)[0])
-        seen.append(h)
-        h, _ = relu_forward(h)
-    return seen
+with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
 
+    def relu_inputs(params, X, bn_params=None, mode="test"):
+        """The input of every hidden ReLU (after BN when the network has it), layer by layer."""
+        n_layers = sum(k.startswith("W") for k in params)
+        h, seen = X, []
+        for i in range(1, n_layers):
+            h, _ = affine_forward(h, params[f"W{i}"], params[f"b{i}"])
+            if bn_params is not None:
+                # a copy: evaluating must not disturb the running statistics of a trained network
+                p = {
+                    k: v.copy() if isinstance(v, np.ndarray) else v
+                    for k, v in bn_params[i - 1].items()
+                }
+                p["mode"] = mode
+                h = np.asarray(batchnorm_forward(h, params[f"gamma{i}"], params[f"beta{i}"], p)[0])
+            seen.append(h)
+            h, _ = relu_forward(h)
+        return seen
 
-def fresh_network(scale, seed=0):
-    """Initial weights as the trainer makes them (scale None: He initialisation)."""
-    init = np.random.default_rng(seed)
-    dims = [64, *HIDDEN, 10]
-    params = {}
-    for i in range(1, len(dims)):
-        s = np.sqrt(2.0 / dims[i - 1]) if scale is None else scale
-        params[f"W{i}"] = s * init.standard_normal((dims[i - 1], dims[i]))
-        params[f"b{i}"] = np.zeros(dims[i])
-        params[f"gamma{i}"], params[f"beta{i}"] = np.ones(dims[i]), np.zeros(dims[i])
-    return params
+    def fresh_network(scale, seed=0):
+        """Initial weights as the trainer makes them (scale None: He initialisation)."""
+        init = np.random.default_rng(seed)
+        dims = [64, *HIDDEN, 10]
+        params = {}
+        for i in range(1, len(dims)):
+            s = np.sqrt(2.0 / dims[i - 1]) if scale is None else scale
+            params[f"W{i}"] = s * init.standard_normal((dims[i - 1], dims[i]))
+            params[f"b{i}"] = np.zeros(dims[i])
+            params[f"gamma{i}"], params[f"beta{i}"] = np.ones(dims[i]), np.zeros(dims[i])
+        return params
 
-
-bn_fresh = [{"mode": "train"} for _ in HIDDEN]
-at_init = {
-    "s = 0.03, without BN": relu_inputs(fresh_network(0.03), data.X_val),
-    "s = 0.03, with BN": relu_inputs(fresh_network(0.03), data.X_val, bn_fresh, mode="train"),
-    "He, without BN": relu_inputs(fresh_network(None), data.X_val),
-    "s = 0.001, with BN": relu_inputs(fresh_network(0.001), data.X_val, bn_fresh, mode="train"),
-}
-tiny_var = (data.X_val @ fresh_network(0.001)["W1"]).var(axis=0).mean()
-rows = [
-    f"| {name} | " + " | ".join(f"{h.std():.2g}" for h in layers) + " |"
-    for name, layers in at_init.items()
-]
-display(
-    Markdown(
-        "Standard deviation of the ReLU inputs at initialisation, per layer:\n\n| network | "
-        + " | ".join(f"layer {i + 1}" for i in range(len(HIDDEN)))
-        + " |\n|---|"
-        + "---|" * len(HIDDEN)
-        + "\n"
-        + "\n".join(rows)
-    )
-)
-
-trained = {
-    "without BN": relu_inputs(runs[False, 0].params, data.X_val),
-    "with BN": relu_inputs(runs[True, 0].params, data.X_val, runs[True, 0].bn_params),
-}
-fig, axes = plt.subplots(1, len(HIDDEN), figsize=(13, 3.2), constrained_layout=True, sharey=True)
-for layer, ax in enumerate(axes):
-    spreads = []
-    for i, (name, layers) in enumerate(trained.items()):
-        values = layers[layer].ravel()
-        spreads.append(f"{values.std():.2f}")
-        kw = style(i)
-        ax.hist(
-            values,
-            bins=np.linspace(-8, 8, 65),
-            density=True,
-            histtype="step",
-            linewidth=1.8,
-            color=kw["color"],
-            linestyle=kw["linestyle"],
-            label=name,
+    bn_fresh = [{"mode": "train"} for _ in HIDDEN]
+    at_init = {
+        "s = 0.03, without BN": relu_inputs(fresh_network(0.03), data.X_val),
+        "s = 0.03, with BN": relu_inputs(fresh_network(0.03), data.X_val, bn_fresh, mode="train"),
+        "He, without BN": relu_inputs(fresh_network(None), data.X_val),
+        "s = 0.001, with BN": relu_inputs(fresh_network(0.001), data.X_val, bn_fresh, mode="train"),
+    }
+    tiny_var = (data.X_val @ fresh_network(0.001)["W1"]).var(axis=0).mean()
+    rows = [
+        f"| {name} | " + " | ".join(f"{h.std():.2g}" for h in layers) + " |"
+        for name, layers in at_init.items()
+    ]
+    display(
+        Markdown(
+            "Standard deviation of the ReLU inputs at initialisation, per layer:\n\n| network | "
+            + " | ".join(f"layer {i + 1}" for i in range(len(HIDDEN)))
+            + " |\n|---|"
+            + "---|" * len(HIDDEN)
+            + "\n"
+            + "\n".join(rows)
         )
-    ax.set_title(f"hidden layer {layer + 1}\nstd {' / '.join(spreads)}", fontsize=10)
-    ax.set_xlabel("ReLU input")
-axes[0].set_ylabel("density")
-handles, labels = axes[0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
-fig.suptitle(
-    f"after training (claim 1, seed {seeds[0]}): validation images in test mode; "
-    "std: without BN / with BN"
-)
-plt.show()
-
-stds = {name: [h.std() for h in layers] for name, layers in trained.items()}
-display(
-    Markdown(
-        f"At a scale of 0.03 the signal without BN shrinks by a factor of about "
-        f"{at_init['s = 0.03, without BN'][0].std() / at_init['s = 0.03, without BN'][1].std():.0f} per "
-        f"layer, down to a standard deviation of {at_init['s = 0.03, without BN'][-1].std():.1e} in the last "
-        "hidden layer: the output layer sees almost nothing, and the gradients that flow back are "
-        "scaled down the same way. With BN every layer starts at a standard deviation close to 1 instead. "
-        "He initialisation was designed to keep the scale constant without BN, which is why the plain network "
-        "trains at all in claim 1.\n\nBN has a limit, though, and it is ε. At s = 0.001 the first layer's "
-        f"pre-activations have a variance of only {tiny_var:.1e}, far below ε = 1e-3, so "
-        "√(σ² + ε) ≈ √ε: BN divides by far more than σ and shrinks the signal instead of standardising it "
-        "(the quiet feature of section 4, now in every unit). The signal fades layer after layer even with "
-        "BN (standard deviation "
-        f"{at_init['s = 0.001, with BN'][-1].std():.1e} in layer {len(HIDDEN)}), which is why BN failed at "
-        "s = 0.001 in the sweep.\n\nAfter training, the spread of the ReLU inputs without BN varies from "
-        f"{min(stds['without BN']):.2f} to {max(stds['without BN']):.2f} across the layers, and with BN from "
-        f"{min(stds['with BN']):.2f} to {max(stds['with BN']):.2f}: BN keeps every layer's input in a range "
-        "set by the learned γ and β, instead of one that depends on all the weights below it."
     )
-)
+
+    trained = {
+        "without BN": relu_inputs(runs[False, 0].params, data.X_val),
+        "with BN": relu_inputs(runs[True, 0].params, data.X_val, runs[True, 0].bn_params),
+    }
+    fig, axes = plt.subplots(
+        1, len(HIDDEN), figsize=(13, 3.2), constrained_layout=True, sharey=True
+    )
+    for layer, ax in enumerate(axes):
+        spreads = []
+        for i, (name, layers) in enumerate(trained.items()):
+            values = layers[layer].ravel()
+            spreads.append(f"{values.std():.2f}")
+            kw = style(i)
+            ax.hist(
+                values,
+                bins=np.linspace(-8, 8, 65),
+                density=True,
+                histtype="step",
+                linewidth=1.8,
+                color=kw["color"],
+                linestyle=kw["linestyle"],
+                label=name,
+            )
+        ax.set_title(f"hidden layer {layer + 1}\nstd {' / '.join(spreads)}", fontsize=10)
+        ax.set_xlabel("ReLU input")
+    axes[0].set_ylabel("density")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+    fig.suptitle(
+        f"after training (claim 1, seed {seeds[0]}): validation images in test mode; "
+        "std: without BN / with BN"
+    )
+    plt.show()
+
+    stds = {name: [h.std() for h in layers] for name, layers in trained.items()}
+    display(
+        Markdown(
+            f"At a scale of 0.03 the signal without BN shrinks by a factor of about "
+            f"{at_init['s = 0.03, without BN'][0].std() / at_init['s = 0.03, without BN'][1].std():.0f} per "
+            f"layer, down to a standard deviation of {at_init['s = 0.03, without BN'][-1].std():.1e} in the last "
+            "hidden layer: the output layer sees almost nothing, and the gradients that flow back are "
+            "scaled down the same way. With BN every layer starts at a standard deviation close to 1 instead. "
+            "He initialisation was designed to keep the scale constant without BN, which is why the plain network "
+            "trains at all in claim 1.\n\nBN has a limit, though, and it is ε. At s = 0.001 the first layer's "
+            f"pre-activations have a variance of only {tiny_var:.1e}, far below ε = 1e-3, so "
+            "√(σ² + ε) ≈ √ε: BN divides by far more than σ and shrinks the signal instead of standardising it "
+            "(the quiet feature of section 4, now in every unit). The signal fades layer after layer even with "
+            "BN (standard deviation "
+            f"{at_init['s = 0.001, with BN'][-1].std():.1e} in layer {len(HIDDEN)}), which is why BN failed at "
+            "s = 0.001 in the sweep.\n\nAfter training, the spread of the ReLU inputs without BN varies from "
+            f"{min(stds['without BN']):.2f} to {max(stds['without BN']):.2f} across the layers, and with BN from "
+            f"{min(stds['with BN']):.2f} to {max(stds['with BN']):.2f}: BN keeps every layer's input in a range "
+            "set by the learned γ and β, instead of one that depends on all the weights below it."
+        )
+    )
 
 # %% [markdown]
 # ### Small batches: where BN struggles
@@ -793,59 +804,60 @@ display(
 # the batch size ($0.05 \cdot N/50$); the network without BN shows that this alone is harmless.
 
 # %% kind="experiment"
-batch_sizes = [2, 50] if quick else [2, 4, 8, 16, 50]
-bs_seeds = [0] if quick else [0, 1]
-by_batch = {}
-for n_batch in batch_sizes:
-    for use_bn in (False, True):
-        by_batch[use_bn, n_batch] = [
-            train_mlp(
-                data,
-                HIDDEN,
-                epochs=EPOCHS,
-                batch_size=n_batch,
-                lr=0.05 * n_batch / 50,
-                seed=seed,
-                batchnorm=bn_layer if use_bn else None,
-                progress=False,
-                eval_every=EPOCHS,
-            ).final()["val_acc"]
-            for seed in bs_seeds
-        ]
+with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
+    batch_sizes = [2, 50] if quick else [2, 4, 8, 16, 50]
+    bs_seeds = [0] if quick else [0, 1]
+    by_batch = {}
+    for n_batch in batch_sizes:
+        for use_bn in (False, True):
+            by_batch[use_bn, n_batch] = [
+                train_mlp(
+                    data,
+                    HIDDEN,
+                    epochs=EPOCHS,
+                    batch_size=n_batch,
+                    lr=0.05 * n_batch / 50,
+                    seed=seed,
+                    batchnorm=bn_layer if use_bn else None,
+                    progress=False,
+                    eval_every=EPOCHS,
+                ).final()["val_acc"]
+                for seed in bs_seeds
+            ]
 
-fig, ax = plt.subplots(figsize=(7.5, 3.6), constrained_layout=True)
-for i, use_bn in enumerate((False, True)):
-    kw = style(i)
-    ax.plot(
-        batch_sizes,
-        [np.mean(by_batch[use_bn, b]) for b in batch_sizes],
-        label="with BN" if use_bn else "without BN",
-        color=kw["color"],
-        linestyle=kw["linestyle"],
-        marker=kw["marker"],
-        linewidth=2,
-    )
-    if len(bs_seeds) > 1:
-        ax.fill_between(
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), constrained_layout=True)
+    for i, use_bn in enumerate((False, True)):
+        kw = style(i)
+        ax.plot(
             batch_sizes,
-            [np.min(by_batch[use_bn, b]) for b in batch_sizes],
-            [np.max(by_batch[use_bn, b]) for b in batch_sizes],
+            [np.mean(by_batch[use_bn, b]) for b in batch_sizes],
+            label="with BN" if use_bn else "without BN",
             color=kw["color"],
-            alpha=0.15,
+            linestyle=kw["linestyle"],
+            marker=kw["marker"],
+            linewidth=2,
         )
-ax.set_xscale("log")
-ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
-ax.xaxis.set_minor_formatter(NullFormatter())
-ax.set(
-    xlabel="mini-batch size N (learning rate 0.05·N/50)",
-    ylabel="validation accuracy",
-    title=f"after {EPOCHS} epochs, mean over {len(bs_seeds)} seed(s), band: min–max",
-    ylim=(0, 1),
-)
-ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-ax.grid(True, alpha=0.3)
-ax.legend(frameon=False)
-plt.show()
+        if len(bs_seeds) > 1:
+            ax.fill_between(
+                batch_sizes,
+                [np.min(by_batch[use_bn, b]) for b in batch_sizes],
+                [np.max(by_batch[use_bn, b]) for b in batch_sizes],
+                color=kw["color"],
+                alpha=0.15,
+            )
+    ax.set_xscale("log")
+    ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(
+        xlabel="mini-batch size N (learning rate 0.05·N/50)",
+        ylabel="validation accuracy",
+        title=f"after {EPOCHS} epochs, mean over {len(bs_seeds)} seed(s), band: min–max",
+        ylim=(0, 1),
+    )
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False)
+    plt.show()
 
 # %% [markdown]
 # The same degeneracy explains a classic deployment bug: running a BN network in **training mode** to
@@ -854,46 +866,49 @@ plt.show()
 # "batch" of one image).
 
 # %% kind="experiment"
-net = runs[True, 0]
-n_layers = sum(k.startswith("W") for k in net.params)
+with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
+    net = runs[True, 0]
+    n_layers = sum(k.startswith("W") for k in net.params)
 
+    def predict_one_by_one(images, mode):
+        labels = []
+        for image in images:
+            h = relu_inputs(net.params, image[None, :], net.bn_params, mode=mode)[-1]
+            scores, _ = affine_forward(
+                relu_forward(h)[0], net.params[f"W{n_layers}"], net.params[f"b{n_layers}"]
+            )
+            labels.append(int(scores.argmax()))
+        return labels
 
-def predict_one_by_one(images, mode):
-    labels = []
-    for image in images:
-        h = relu_inputs(net.params, image[None, :], net.bn_params, mode=mode)[-1]
-        scores, _ = affine_forward(
-            relu_forward(h)[0], net.params[f"W{n_layers}"], net.params[f"b{n_layers}"]
+    images, truth = data.X_val[:8], data.y_val[:8]
+    test_pred, train_pred = predict_one_by_one(images, "test"), predict_one_by_one(images, "train")
+    batch_acc = {b: (np.mean(by_batch[False, b]), np.mean(by_batch[True, b])) for b in batch_sizes}
+    display(
+        Markdown(
+            "| | "
+            + " | ".join(f"image {i + 1}" for i in range(8))
+            + " |\n|---|"
+            + "---|" * 8
+            + "\n"
+            "| true digit | " + " | ".join(map(str, truth)) + " |\n"
+            "| test mode | " + " | ".join(map(str, test_pred)) + " |\n"
+            "| train mode, batch of one | " + " | ".join(map(str, train_pred)) + " |\n\n"
+            f"In train mode with a batch of one image, every feature of $\\hat x$ is exactly 0, so every BN layer "
+            "outputs β whatever the image: the network predicts the same digit for every input. With batches of "
+            f"{batch_sizes[0]}, training with BN reaches only **{batch_acc[batch_sizes[0]][1]:.0%}** validation "
+            f"accuracy (without BN: {batch_acc[batch_sizes[0]][0]:.0%}), and "
+            f"{batch_acc[batch_sizes[-1]][1]:.0%} with batches of {batch_sizes[-1]}"
+            + (
+                f" (already {batch_acc[batch_sizes[-2]][1]:.0%} at {batch_sizes[-2]})"
+                if len(batch_sizes) > 2
+                else ""
+            )
+            + ". Tiny batches hurt twice: the features the next layer sees are nearly "
+            "meaningless (±1 or 0), and the running averages used at test time describe a distribution the "
+            "network never saw during training. Layer normalization (statistics over the features of each "
+            "example) and group normalization were invented for exactly this situation."
         )
-        labels.append(int(scores.argmax()))
-    return labels
-
-
-images, truth = data.X_val[:8], data.y_val[:8]
-test_pred, train_pred = predict_one_by_one(images, "test"), predict_one_by_one(images, "train")
-batch_acc = {b: (np.mean(by_batch[False, b]), np.mean(by_batch[True, b])) for b in batch_sizes}
-display(
-    Markdown(
-        "| | " + " | ".join(f"image {i + 1}" for i in range(8)) + " |\n|---|" + "---|" * 8 + "\n"
-        "| true digit | " + " | ".join(map(str, truth)) + " |\n"
-        "| test mode | " + " | ".join(map(str, test_pred)) + " |\n"
-        "| train mode, batch of one | " + " | ".join(map(str, train_pred)) + " |\n\n"
-        f"In train mode with a batch of one image, every feature of $\\hat x$ is exactly 0, so every BN layer "
-        "outputs β whatever the image: the network predicts the same digit for every input. With batches of "
-        f"{batch_sizes[0]}, training with BN reaches only **{batch_acc[batch_sizes[0]][1]:.0%}** validation "
-        f"accuracy (without BN: {batch_acc[batch_sizes[0]][0]:.0%}), and "
-        f"{batch_acc[batch_sizes[-1]][1]:.0%} with batches of {batch_sizes[-1]}"
-        + (
-            f" (already {batch_acc[batch_sizes[-2]][1]:.0%} at {batch_sizes[-2]})"
-            if len(batch_sizes) > 2
-            else ""
-        )
-        + ". Tiny batches hurt twice: the features the next layer sees are nearly "
-        "meaningless (±1 or 0), and the running averages used at test time describe a distribution the "
-        "network never saw during training. Layer normalization (statistics over the features of each "
-        "example) and group normalization were invented for exactly this situation."
     )
-)
 
 # %% [markdown]
 # ## 9. Questions

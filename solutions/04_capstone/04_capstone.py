@@ -46,6 +46,7 @@ from grader.notebook import check, check_all, check_implemented  # noqa: F401 (h
 from grader.toolkit import (
     PALETTE,
     load_digits,
+    needs,
     numerical_gradient,
     quick_mode,
     rel_error,
@@ -238,25 +239,43 @@ check("capstone_gradients")
 # many digits as finite differences can give.
 
 # %% kind="experiment"
-gc = np.random.default_rng(0)
-dims_gc = [5, 6, 5, 4]  # D = 5 inputs, hidden widths 6 and 5, C = 4 classes
-X_gc = 5.0 + 3.0 * gc.standard_normal((8, dims_gc[0]))  # N = 8, shifted and scaled
-y_gc = gc.integers(0, dims_gc[-1], size=8)
-params_gc = {}
-for layer in range(1, len(dims_gc)):
-    fan_in, fan_out = dims_gc[layer - 1], dims_gc[layer]
-    params_gc[f"W{layer}"] = gc.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)
-    params_gc[f"b{layer}"] = gc.uniform(-1.0, 1.0, fan_out)
-    if layer < len(dims_gc) - 1:
-        params_gc[f"gamma{layer}"] = gc.uniform(0.5, 2.0, fan_out) * gc.choice([-1.0, 1.0], fan_out)
-        params_gc[f"beta{layer}"] = gc.uniform(-1.0, 1.0, fan_out)
-bn_gc = [{"mode": "train"} for _ in dims_gc[1:-1]]
-MASK_SEED = 7
+with needs(
+    dropout_forward="section 2",
+    dropout_backward="section 2",
+    batchnorm_forward="section 2",
+    batchnorm_backward="section 2",
+    mlp_loss="section 3",
+):
+    gc = np.random.default_rng(0)
+    dims_gc = [5, 6, 5, 4]  # D = 5 inputs, hidden widths 6 and 5, C = 4 classes
+    X_gc = 5.0 + 3.0 * gc.standard_normal((8, dims_gc[0]))  # N = 8, shifted and scaled
+    y_gc = gc.integers(0, dims_gc[-1], size=8)
+    params_gc = {}
+    for layer in range(1, len(dims_gc)):
+        fan_in, fan_out = dims_gc[layer - 1], dims_gc[layer]
+        params_gc[f"W{layer}"] = gc.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)
+        params_gc[f"b{layer}"] = gc.uniform(-1.0, 1.0, fan_out)
+        if layer < len(dims_gc) - 1:
+            params_gc[f"gamma{layer}"] = gc.uniform(0.5, 2.0, fan_out) * gc.choice(
+                [-1.0, 1.0], fan_out
+            )
+            params_gc[f"beta{layer}"] = gc.uniform(-1.0, 1.0, fan_out)
+    bn_gc = [{"mode": "train"} for _ in dims_gc[1:-1]]
+    MASK_SEED = 7
 
+    def loss_fixed_masks(_=None):
+        """J at the current params_gc, with the same dropout masks at every call."""
+        return mlp_loss(
+            params_gc,
+            X_gc,
+            y_gc,
+            p_drop=0.3,
+            lam=0.1,
+            bn_params=bn_gc,
+            rng=np.random.default_rng(MASK_SEED),
+        )[0]
 
-def loss_fixed_masks(_=None):
-    """J at the current params_gc, with the same dropout masks at every call."""
-    return mlp_loss(
+    _, grads_gc = mlp_loss(
         params_gc,
         X_gc,
         y_gc,
@@ -264,47 +283,36 @@ def loss_fixed_masks(_=None):
         lam=0.1,
         bn_params=bn_gc,
         rng=np.random.default_rng(MASK_SEED),
-    )[0]
-
-
-_, grads_gc = mlp_loss(
-    params_gc,
-    X_gc,
-    y_gc,
-    p_drop=0.3,
-    lam=0.1,
-    bn_params=bn_gc,
-    rng=np.random.default_rng(MASK_SEED),
-)
-rows, worst = [], 0.0
-for key, value in params_gc.items():
-    # numerical_gradient changes params_gc[key] in place, entry by entry, and restores it
-    numeric = numerical_gradient(loss_fixed_masks, value)
-    if np.abs(numeric).max() < 1e-8:  # a gradient that is exactly 0: compare absolute values
-        verdict = f"zero: largest \\|numeric\\| {np.abs(numeric).max():.0e}, \\|yours\\| {np.abs(grads_gc[key]).max():.0e}"
-    else:
-        error = rel_error(grads_gc[key], numeric)
-        worst = max(worst, error)
-        verdict = f"{error:.1e}"
-    rows.append(f"| `{key}` | {value.shape} | {np.abs(grads_gc[key]).max():.3f} | {verdict} |")
-
-# the same comparison for W1 when every call draws new masks (no fixed seed)
-numeric_random = numerical_gradient(
-    lambda _: mlp_loss(params_gc, X_gc, y_gc, p_drop=0.3, lam=0.1, bn_params=bn_gc)[0],
-    params_gc["W1"],
-)
-display(
-    Markdown(
-        "| parameter | shape | largest \\|gradient\\| | relative error (yours vs finite differences) |\n"
-        "|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        f"Largest relative error over the non-zero gradients: **{worst:.1e}**. "
-        "The biases `b1` and `b2` come right before batch norm, which subtracts every constant shift "
-        "again: their true gradient is exactly zero, and both sides only show round-off there (a relative "
-        "error between two round-off values would mean nothing, so the table compares their sizes).\n\n"
-        "Without the fixed seed, every evaluation of $J$ draws new masks and finite differences measure "
-        f"noise: the relative error for `W1` becomes **{rel_error(grads_gc['W1'], numeric_random):.1e}**."
     )
-)
+    rows, worst = [], 0.0
+    for key, value in params_gc.items():
+        # numerical_gradient changes params_gc[key] in place, entry by entry, and restores it
+        numeric = numerical_gradient(loss_fixed_masks, value)
+        if np.abs(numeric).max() < 1e-8:  # a gradient that is exactly 0: compare absolute values
+            verdict = f"zero: largest \\|numeric\\| {np.abs(numeric).max():.0e}, \\|yours\\| {np.abs(grads_gc[key]).max():.0e}"
+        else:
+            error = rel_error(grads_gc[key], numeric)
+            worst = max(worst, error)
+            verdict = f"{error:.1e}"
+        rows.append(f"| `{key}` | {value.shape} | {np.abs(grads_gc[key]).max():.3f} | {verdict} |")
+
+    # the same comparison for W1 when every call draws new masks (no fixed seed)
+    numeric_random = numerical_gradient(
+        lambda _: mlp_loss(params_gc, X_gc, y_gc, p_drop=0.3, lam=0.1, bn_params=bn_gc)[0],
+        params_gc["W1"],
+    )
+    display(
+        Markdown(
+            "| parameter | shape | largest \\|gradient\\| | relative error (yours vs finite differences) |\n"
+            "|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            f"Largest relative error over the non-zero gradients: **{worst:.1e}**. "
+            "The biases `b1` and `b2` come right before batch norm, which subtracts every constant shift "
+            "again: their true gradient is exactly zero, and both sides only show round-off there (a relative "
+            "error between two round-off values would mean nothing, so the table compares their sizes).\n\n"
+            "Without the fixed seed, every evaluation of $J$ draws new masks and finite differences measure "
+            f"noise: the relative error for `W1` becomes **{rel_error(grads_gc['W1'], numeric_random):.1e}**."
+        )
+    )
 
 # %% [markdown]
 # The grader runs its own version of this check on your function: along a random direction $v$ in each
@@ -354,206 +362,231 @@ check("capstone_hidden_backward")
 
 
 # %% kind="experiment"
-def accuracy(params, X, y, bn_params, p_drop):
-    """Fraction of correct predictions, in test mode."""
-    scores = mlp_loss(params, X, mode="test", p_drop=p_drop, bn_params=bn_params)
-    return float(np.mean(scores.argmax(axis=1) == y))
+with needs(
+    dropout_forward="section 2",
+    dropout_backward="section 2",
+    batchnorm_forward="section 2",
+    batchnorm_backward="section 2",
+    mlp_loss="section 3",
+):
 
+    def accuracy(params, X, y, bn_params, p_drop):
+        """Fraction of correct predictions, in test mode."""
+        scores = mlp_loss(params, X, mode="test", p_drop=p_drop, bn_params=bn_params)
+        return float(np.mean(scores.argmax(axis=1) == y))
 
-def train(data, hidden, *, lam=0.0, p_drop=0.0, bn=False, epochs=100, seed=0, eval_every=5):
-    """Mini-batch SGD with momentum on mlp_loss; returns final accuracies and learning curves."""
-    lr, momentum, batch_size = 0.05, 0.9, 50
-    init = np.random.default_rng(seed)  # initial weights, then the mini-batch order
-    masks = np.random.default_rng(seed + 1)  # every dropout mask of the run
-    dims = [data.X_train.shape[1], *hidden, data.classes]
-    params, bn_params = {}, []
-    for layer in range(1, len(dims)):
-        fan_in, fan_out = dims[layer - 1], dims[layer]
-        params[f"W{layer}"] = np.sqrt(2.0 / fan_in) * init.standard_normal((fan_in, fan_out))
-        params[f"b{layer}"] = np.zeros(fan_out)
-        if bn and layer < len(dims) - 1:
-            params[f"gamma{layer}"], params[f"beta{layer}"] = np.ones(fan_out), np.zeros(fan_out)
-            bn_params.append(
-                {
-                    "mode": "train",
-                    "eps": 1e-3,
-                    "momentum": 0.9,
-                    "running_mean": np.zeros(fan_out),
-                    "running_var": np.ones(fan_out),
-                }
-            )
-    bn_params = bn_params or None
-    velocity = {key: np.zeros_like(value) for key, value in params.items()}
-    curve, epoch_loss = [], []
-    n = len(data.y_train)
-    for epoch in range(1, epochs + 1):
-        order = init.permutation(n)
-        losses = []
-        for start in range(0, n, batch_size):
-            batch = order[start : start + batch_size]
-            loss, grads = mlp_loss(
-                params,
-                data.X_train[batch],
-                data.y_train[batch],
-                p_drop=p_drop,
-                lam=lam,
-                mode="train",
-                bn_params=bn_params,
-                rng=masks,
-            )
-            for key in params:
-                velocity[key] = momentum * velocity[key] - lr * grads[key]
-                params[key] += velocity[key]
-            losses.append(loss)
-        epoch_loss.append(np.mean(losses))  # the objective J in train mode, averaged over the epoch
-        if epoch % eval_every == 0 or epoch == epochs:
-            train_acc = accuracy(params, data.X_train, data.y_train, bn_params, p_drop)
-            val_acc = accuracy(params, data.X_val, data.y_val, bn_params, p_drop)
-            curve.append((epoch, train_acc, val_acc))
-    return {
-        "train_acc": curve[-1][1],
-        "val_acc": curve[-1][2],
-        "curve": np.array(curve),
-        "epoch_loss": np.array(epoch_loss),
-        "penalty": 0.5 * lam * sum(np.sum(v**2) for k, v in params.items() if k.startswith("W")),
+    def train(data, hidden, *, lam=0.0, p_drop=0.0, bn=False, epochs=100, seed=0, eval_every=5):
+        """Mini-batch SGD with momentum on mlp_loss; returns final accuracies and learning curves."""
+        lr, momentum, batch_size = 0.05, 0.9, 50
+        init = np.random.default_rng(seed)  # initial weights, then the mini-batch order
+        masks = np.random.default_rng(seed + 1)  # every dropout mask of the run
+        dims = [data.X_train.shape[1], *hidden, data.classes]
+        params, bn_params = {}, []
+        for layer in range(1, len(dims)):
+            fan_in, fan_out = dims[layer - 1], dims[layer]
+            params[f"W{layer}"] = np.sqrt(2.0 / fan_in) * init.standard_normal((fan_in, fan_out))
+            params[f"b{layer}"] = np.zeros(fan_out)
+            if bn and layer < len(dims) - 1:
+                params[f"gamma{layer}"], params[f"beta{layer}"] = (
+                    np.ones(fan_out),
+                    np.zeros(fan_out),
+                )
+                bn_params.append(
+                    {
+                        "mode": "train",
+                        "eps": 1e-3,
+                        "momentum": 0.9,
+                        "running_mean": np.zeros(fan_out),
+                        "running_var": np.ones(fan_out),
+                    }
+                )
+        bn_params = bn_params or None
+        velocity = {key: np.zeros_like(value) for key, value in params.items()}
+        curve, epoch_loss = [], []
+        n = len(data.y_train)
+        for epoch in range(1, epochs + 1):
+            order = init.permutation(n)
+            losses = []
+            for start in range(0, n, batch_size):
+                batch = order[start : start + batch_size]
+                loss, grads = mlp_loss(
+                    params,
+                    data.X_train[batch],
+                    data.y_train[batch],
+                    p_drop=p_drop,
+                    lam=lam,
+                    mode="train",
+                    bn_params=bn_params,
+                    rng=masks,
+                )
+                for key in params:
+                    velocity[key] = momentum * velocity[key] - lr * grads[key]
+                    params[key] += velocity[key]
+                losses.append(loss)
+            epoch_loss.append(
+                np.mean(losses)
+            )  # the objective J in train mode, averaged over the epoch
+            if epoch % eval_every == 0 or epoch == epochs:
+                train_acc = accuracy(params, data.X_train, data.y_train, bn_params, p_drop)
+                val_acc = accuracy(params, data.X_val, data.y_val, bn_params, p_drop)
+                curve.append((epoch, train_acc, val_acc))
+        return {
+            "train_acc": curve[-1][1],
+            "val_acc": curve[-1][2],
+            "curve": np.array(curve),
+            "epoch_loss": np.array(epoch_loss),
+            "penalty": 0.5
+            * lam
+            * sum(np.sum(v**2) for k, v in params.items() if k.startswith("W")),
+        }
+
+    data = load_digits(n_train=200, n_val=500, seed=0)
+    quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same code
+    epochs = 20 if quick else 100
+    seeds = [0] if quick else [0, 1, 2, 3, 4]
+    settings = {
+        "baseline": {},
+        "L2": {"lam": 0.01},
+        "dropout": {"p_drop": 0.2},
+        "batch norm": {"bn": True},
+        "all three": {"lam": 0.01, "p_drop": 0.2, "bn": True},
+    }
+    runs = {}
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: one BLAS thread is fastest
+        for name, setting in settings.items():
+            for seed in seeds:
+                runs[name, seed] = train(data, [128, 128], epochs=epochs, seed=seed, **setting)
+
+    final = {
+        name: np.array([[runs[name, s]["train_acc"], runs[name, s]["val_acc"]] for s in seeds])
+        for name in settings
     }
 
+    def mean_and_error(values):
+        """Mean and its standard error over the seeds."""
+        values = np.asarray(values)
+        return values.mean(), values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
 
-data = load_digits(n_train=200, n_val=500, seed=0)
-quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same code
-epochs = 20 if quick else 100
-seeds = [0] if quick else [0, 1, 2, 3, 4]
-settings = {
-    "baseline": {},
-    "L2": {"lam": 0.01},
-    "dropout": {"p_drop": 0.2},
-    "batch norm": {"bn": True},
-    "all three": {"lam": 0.01, "p_drop": 0.2, "bn": True},
-}
-runs = {}
-with threadpool_limits(limits=1, user_api="blas"):  # small matrices: one BLAS thread is fastest
-    for name, setting in settings.items():
-        for seed in seeds:
-            runs[name, seed] = train(data, [128, 128], epochs=epochs, seed=seed, **setting)
-
-final = {
-    name: np.array([[runs[name, s]["train_acc"], runs[name, s]["val_acc"]] for s in seeds])
-    for name in settings
-}
-
-
-def mean_and_error(values):
-    """Mean and its standard error over the seeds."""
-    values = np.asarray(values)
-    return values.mean(), values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-
-
-base_val = final["baseline"][:, 1]
-rows = []
-for name in settings:
-    train_mean, _ = mean_and_error(final[name][:, 0])
-    val_mean, val_se = mean_and_error(final[name][:, 1])
-    if name == "baseline":
-        paired = "—"
-    else:
-        change, change_se = mean_and_error(final[name][:, 1] - base_val)
-        wins = int(np.sum(final[name][:, 1] > base_val))
-        paired = f"{change:+.1%} ± {change_se:.1%} (higher in {wins} of {len(seeds)})"
-    rows.append(
-        f"| {name} | {train_mean:.1%} | {val_mean:.1%} ± {val_se:.1%} | {train_mean - val_mean:.1%} | {paired} |"
-    )
-display(
-    Markdown(
-        f"Final accuracies over {len(seeds)} seed(s), mean ± standard error of the mean; the last column "
-        "compares each setting with the baseline seed by seed.\n\n"
-        "| setting | train | validation | gap | validation vs baseline |\n|---|---|---|---|---|\n"
-        + "\n".join(rows)
-    )
-)
-
-# %% kind="experiment"
-names = list(settings)
-fig, (ax_curve, ax_seeds) = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
-lowest = 1.0
-for i, name in enumerate(names):
-    curve = runs[name, seeds[0]]["curve"]
-    ax_curve.plot(curve[:, 0], curve[:, 2], label=name, **style(i, len(curve)))
-    lowest = min(lowest, curve[:, 2].min())
-curve = runs["baseline", seeds[0]]["curve"]
-ax_curve.plot(
-    curve[:, 0], curve[:, 1], color="0.35", linestyle=(0, (1, 1)), label="baseline, training"
-)
-ax_curve.set(
-    title=f"learning curves (seed {seeds[0]})",
-    xlabel="epoch",
-    ylabel="accuracy",
-    ylim=(lowest - 0.06, 1.005),
-)
-ax_curve.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-ax_curve.legend(frameon=False, fontsize="small", ncols=3, loc="lower right")
-
-positions = np.arange(len(names))
-for s_index in range(len(seeds)):  # one grey line per seed: the comparison is paired
-    ax_seeds.plot(
-        positions,
-        [final[name][s_index, 1] for name in names],
-        color="0.75",
-        marker="o",
-        zorder=1,
-        label="one seed" if s_index == 0 else None,
-    )
-ax_seeds.errorbar(
-    positions,
-    [final[name][:, 1].mean() for name in names],
-    yerr=[mean_and_error(final[name][:, 1])[1] for name in names],
-    color=PALETTE[0],
-    marker="s",
-    capsize=4,
-    linewidth=2,
-    label="mean ± standard error",
-    zorder=2,
-)
-ax_seeds.set(
-    title=f"final validation accuracy, {len(seeds)} seed(s)",
-    xticks=positions,
-    xticklabels=names,
-    ylabel="validation accuracy",
-)
-ax_seeds.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-ax_seeds.legend(frameon=False, loc="lower right")
-plt.show()
-
-# %% kind="experiment"
-gaps = {name: final[name][:, 0].mean() - final[name][:, 1].mean() for name in names}
-best = max(names[1:], key=lambda name: final[name][:, 1].mean())
-single_best = max(names[1:4], key=lambda name: final[name][:, 1].mean())
-combined_vs_best, combined_vs_best_se = mean_and_error(
-    final["all three"][:, 1] - final[single_best][:, 1]
-)
-display(
-    Markdown(
-        f"The baseline fits its 200 training images to **{final['baseline'][:, 0].mean():.1%}** but reaches "
-        f"only **{base_val.mean():.1%}** on the validation images, a gap of **{gaps['baseline']:.1%}**: the "
-        "high variance of the slides. Every setting still fits the training set almost perfectly "
-        f"(lowest mean training accuracy: {min(final[name][:, 0].mean() for name in names):.1%}), so what "
-        "changes is how well the fit carries over to new images. The best single tool here is "
-        f"**{single_best}** (validation {final[single_best][:, 1].mean():.1%}, gap {gaps[single_best]:.1%}). "
-        + (
-            f"All three together reach {final['all three'][:, 1].mean():.1%} "
-            f"({combined_vs_best:+.1%} ± {combined_vs_best_se:.1%} against {single_best} alone, seed by "
-            "seed): the effects do not add up. Each strength was picked for its tool alone; together "
-            "they regularise more than each one did, and would have to be tuned again as a combination."
-            if best != "all three"
-            else f"All three together do best, {final['all three'][:, 1].mean():.1%}, but by less than "
-            "the sum of the single effects: the tools partly do the same job."
+    base_val = final["baseline"][:, 1]
+    rows = []
+    for name in settings:
+        train_mean, _ = mean_and_error(final[name][:, 0])
+        val_mean, val_se = mean_and_error(final[name][:, 1])
+        if name == "baseline":
+            paired = "—"
+        else:
+            change, change_se = mean_and_error(final[name][:, 1] - base_val)
+            wins = int(np.sum(final[name][:, 1] > base_val))
+            paired = f"{change:+.1%} ± {change_se:.1%} (higher in {wins} of {len(seeds)})"
+        rows.append(
+            f"| {name} | {train_mean:.1%} | {val_mean:.1%} ± {val_se:.1%} | {train_mean - val_mean:.1%} | {paired} |"
         )
-        + "\n\n"
-        f"Keep the spread in mind: the baseline's validation accuracy varies by {base_val.std(ddof=1) if len(base_val) > 1 else 0:.1%} "
-        "(standard deviation) from seed to seed, the size of several of the differences in the table. "
-        "That is why the comparison is made seed by seed and over several seeds; with five seeds, a "
-        "difference smaller than about two standard errors is not a result."
+    display(
+        Markdown(
+            f"Final accuracies over {len(seeds)} seed(s), mean ± standard error of the mean; the last column "
+            "compares each setting with the baseline seed by seed.\n\n"
+            "| setting | train | validation | gap | validation vs baseline |\n|---|---|---|---|---|\n"
+            + "\n".join(rows)
+        )
     )
-)
+
+# %% kind="experiment"
+with needs(
+    dropout_forward="section 2",
+    dropout_backward="section 2",
+    batchnorm_forward="section 2",
+    batchnorm_backward="section 2",
+    mlp_loss="section 3",
+):
+    names = list(settings)
+    fig, (ax_curve, ax_seeds) = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
+    lowest = 1.0
+    for i, name in enumerate(names):
+        curve = runs[name, seeds[0]]["curve"]
+        ax_curve.plot(curve[:, 0], curve[:, 2], label=name, **style(i, len(curve)))
+        lowest = min(lowest, curve[:, 2].min())
+    curve = runs["baseline", seeds[0]]["curve"]
+    ax_curve.plot(
+        curve[:, 0], curve[:, 1], color="0.35", linestyle=(0, (1, 1)), label="baseline, training"
+    )
+    ax_curve.set(
+        title=f"learning curves (seed {seeds[0]})",
+        xlabel="epoch",
+        ylabel="accuracy",
+        ylim=(lowest - 0.06, 1.005),
+    )
+    ax_curve.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax_curve.legend(frameon=False, fontsize="small", ncols=3, loc="lower right")
+
+    positions = np.arange(len(names))
+    for s_index in range(len(seeds)):  # one grey line per seed: the comparison is paired
+        ax_seeds.plot(
+            positions,
+            [final[name][s_index, 1] for name in names],
+            color="0.75",
+            marker="o",
+            zorder=1,
+            label="one seed" if s_index == 0 else None,
+        )
+    ax_seeds.errorbar(
+        positions,
+        [final[name][:, 1].mean() for name in names],
+        yerr=[mean_and_error(final[name][:, 1])[1] for name in names],
+        color=PALETTE[0],
+        marker="s",
+        capsize=4,
+        linewidth=2,
+        label="mean ± standard error",
+        zorder=2,
+    )
+    ax_seeds.set(
+        title=f"final validation accuracy, {len(seeds)} seed(s)",
+        xticks=positions,
+        xticklabels=names,
+        ylabel="validation accuracy",
+    )
+    ax_seeds.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax_seeds.legend(frameon=False, loc="lower right")
+    plt.show()
+
+# %% kind="experiment"
+with needs(
+    dropout_forward="section 2",
+    dropout_backward="section 2",
+    batchnorm_forward="section 2",
+    batchnorm_backward="section 2",
+    mlp_loss="section 3",
+):
+    gaps = {name: final[name][:, 0].mean() - final[name][:, 1].mean() for name in names}
+    best = max(names[1:], key=lambda name: final[name][:, 1].mean())
+    single_best = max(names[1:4], key=lambda name: final[name][:, 1].mean())
+    combined_vs_best, combined_vs_best_se = mean_and_error(
+        final["all three"][:, 1] - final[single_best][:, 1]
+    )
+    display(
+        Markdown(
+            f"The baseline fits its 200 training images to **{final['baseline'][:, 0].mean():.1%}** but reaches "
+            f"only **{base_val.mean():.1%}** on the validation images, a gap of **{gaps['baseline']:.1%}**: the "
+            "high variance of the slides. Every setting still fits the training set almost perfectly "
+            f"(lowest mean training accuracy: {min(final[name][:, 0].mean() for name in names):.1%}), so what "
+            "changes is how well the fit carries over to new images. The best single tool here is "
+            f"**{single_best}** (validation {final[single_best][:, 1].mean():.1%}, gap {gaps[single_best]:.1%}). "
+            + (
+                f"All three together reach {final['all three'][:, 1].mean():.1%} "
+                f"({combined_vs_best:+.1%} ± {combined_vs_best_se:.1%} against {single_best} alone, seed by "
+                "seed): the effects do not add up. Each strength was picked for its tool alone; together "
+                "they regularise more than each one did, and would have to be tuned again as a combination."
+                if best != "all three"
+                else f"All three together do best, {final['all three'][:, 1].mean():.1%}, but by less than "
+                "the sum of the single effects: the tools partly do the same job."
+            )
+            + "\n\n"
+            f"Keep the spread in mind: the baseline's validation accuracy varies by {base_val.std(ddof=1) if len(base_val) > 1 else 0:.1%} "
+            "(standard deviation) from seed to seed, the size of several of the differences in the table. "
+            "That is why the comparison is made seed by seed and over several seeds; with five seeds, a "
+            "difference smaller than about two standard errors is not a result."
+        )
+    )
 
 # %% [markdown]
 # ### What each tool does to training itself
@@ -563,35 +596,44 @@ display(
 # averaged over every epoch, for the first seed.
 
 # %% kind="experiment"
-fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
-for i, name in enumerate(names):
-    epoch_loss = runs[name, seeds[0]]["epoch_loss"]
-    ax.plot(np.arange(1, len(epoch_loss) + 1), epoch_loss, label=name, **style(i, len(epoch_loss)))
-ax.set(
-    yscale="log",
-    xlabel="epoch",
-    ylabel="training objective J (train mode)",
-    title=f"the objective being minimised (seed {seeds[0]}, mean per epoch)",
-)
-ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-plt.show()
-
-last = {name: runs[name, seeds[0]]["epoch_loss"][-10:].mean() for name in names}
-display(
-    Markdown(
-        "Averaged over the last ten epochs, the baseline's objective is down to "
-        f"**{last['baseline']:.2g}**: it has "
-        "memorised its 200 images. Dropout keeps it about "
-        f"{last['dropout'] / last['baseline']:.0f} times higher (**{last['dropout']:.2g}**), and "
-        "noisy: every step trains a different thinned network, which never fits as well as the whole "
-        f"one. Batch norm's objective (**{last['batch norm']:.2g}**) is noisy too: each example is "
-        "normalised with the statistics of whichever batch it lands in, a noise of its own (one reason "
-        f"batch norm regularises a little). With L2 the objective stays far higher (**{last['L2']:.2g}**, "
-        f"of which the penalty at the end is {runs['L2', seeds[0]]['penalty']:.2g}): the network now pays for "
-        f"large weights, and all three together end at **{last['all three']:.2g}**. A higher training "
-        "objective is not a worse network: the validation accuracies above are what counts."
+with needs(
+    dropout_forward="section 2",
+    dropout_backward="section 2",
+    batchnorm_forward="section 2",
+    batchnorm_backward="section 2",
+    mlp_loss="section 3",
+):
+    fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
+    for i, name in enumerate(names):
+        epoch_loss = runs[name, seeds[0]]["epoch_loss"]
+        ax.plot(
+            np.arange(1, len(epoch_loss) + 1), epoch_loss, label=name, **style(i, len(epoch_loss))
+        )
+    ax.set(
+        yscale="log",
+        xlabel="epoch",
+        ylabel="training objective J (train mode)",
+        title=f"the objective being minimised (seed {seeds[0]}, mean per epoch)",
     )
-)
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    plt.show()
+
+    last = {name: runs[name, seeds[0]]["epoch_loss"][-10:].mean() for name in names}
+    display(
+        Markdown(
+            "Averaged over the last ten epochs, the baseline's objective is down to "
+            f"**{last['baseline']:.2g}**: it has "
+            "memorised its 200 images. Dropout keeps it about "
+            f"{last['dropout'] / last['baseline']:.0f} times higher (**{last['dropout']:.2g}**), and "
+            "noisy: every step trains a different thinned network, which never fits as well as the whole "
+            f"one. Batch norm's objective (**{last['batch norm']:.2g}**) is noisy too: each example is "
+            "normalised with the statistics of whichever batch it lands in, a noise of its own (one reason "
+            f"batch norm regularises a little). With L2 the objective stays far higher (**{last['L2']:.2g}**, "
+            f"of which the penalty at the end is {runs['L2', seeds[0]]['penalty']:.2g}): the network now pays for "
+            f"large weights, and all three together end at **{last['all three']:.2g}**. A higher training "
+            "objective is not a worse network: the validation accuracies above are what counts."
+        )
+    )
 
 
 # %% [markdown]
