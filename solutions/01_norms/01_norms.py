@@ -148,7 +148,7 @@ display(
 # ### Exercise: `l1_norm` and `l2_norm`
 #
 # Implement both functions (the docstrings are the specification). They must work for a matrix of any
-# shape and return a Python or NumPy float.
+# shape and return one number, a Python `float`.
 
 # %% [markdown]
 # **Stuck?** Open the hints one at a time; each gives a little more away.
@@ -167,8 +167,9 @@ display(
 #
 # <details><summary>Hint 3 — shapes</summary>
 #
-# `np.abs(W)` and `W ** 2` keep the shape of `W`; `.sum()` with no `axis` reduces everything to
-# a scalar. `np.linalg.norm(W, 1)` and `np.linalg.norm(W, 2)` are *not* these for a matrix.
+# Element-wise absolute values and squares keep the shape of $W$; one sum over **all** entries
+# (no axis) turns them into a single number. NumPy's matrix norms with `ord=1` and `ord=2` are *not*
+# these (section 2 said why).
 # </details>
 
 # %% kind="solution"
@@ -325,8 +326,9 @@ check("norms_hidden_penalties")
 #
 # <details><summary>Hint 3 — shapes</summary>
 #
-# Return a list with one array per matrix, each of the matrix's shape: e.g.
-# `[lam * np.sign(W) for W in weights]`-style list comprehensions. `W / np.abs(W)` gives NaN at 0.
+# The result is a list with one array per weight matrix, in the same order, each of that matrix's
+# shape: λ times an element-wise sign (0 at exactly 0), or λ times the matrix itself. Dividing a
+# matrix by its own absolute value is *not* a sign: it gives NaN at 0.
 # </details>
 
 # %% kind="solution"

@@ -98,11 +98,11 @@ rng = np.random.default_rng(2024)
 #
 # Implement `dropout_forward`. The docstring is the full specification. A few tips:
 #
-# * draw the mask from the generator you are given, e.g. `rng.random(x.shape)`, and compare it with
-#   `p_drop` (any correct way of drawing a Bernoulli mask passes: the checks look at statistics, not at
-#   particular random numbers);
-# * keep what the backward pass will need in `cache`;
-# * return a new array, do not change `x` in place.
+# * all randomness comes from the generator `rng` you are given (any correct way of drawing a
+#   Bernoulli mask passes: the checks look at statistics, not at particular random numbers);
+# * `cache` is yours to design: only your own `dropout_backward` reads it, and no check looks inside;
+# * in both modes return a new array and leave `x` as it was (in test mode, a copy with the same
+#   values); a `p_drop` outside $[0, 1)$ or an unknown mode is an error (see the docstring's *Raises*).
 
 # %% [markdown]
 # **Stuck?** Open the hints one at a time; each gives a little more away.
@@ -122,9 +122,9 @@ rng = np.random.default_rng(2024)
 #
 # <details><summary>Hint 3 — shapes</summary>
 #
-# `rng.random(x.shape)` has shape (N, D), like `x`; comparing it with `p_drop` gives a boolean (N, D)
-# mask; `x * mask / (1 - p_drop)` broadcasts nothing and is (N, D). A tuple such as
-# `(mask, scale, mode)` is a fine cache.
+# The uniform numbers, the mask and the output all have the shape (N, D) of `x`: one coin per unit
+# *and* per example, so nothing is shared along an axis and nothing is summed. The factor $1/(1-p)$ is a
+# single number. The cache holds three things: the (N, D) mask, that factor and the mode.
 # </details>
 
 # %% kind="solution"

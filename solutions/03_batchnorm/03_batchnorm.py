@@ -178,8 +178,9 @@ quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same 
 # <details><summary>Hint 3 — shapes</summary>
 #
 # Reduce over `axis=0` (examples): `mu` and `var` have shape (D,) and broadcast against x of
-# shape (N, D). Use `bn_param.get("eps", 1e-3)` and friends, and write the new running arrays back
-# into `bn_param` in train mode only.
+# shape (N, D). Read ε, the momentum and the running statistics from `bn_param`, falling back to
+# the docstring's defaults for a missing key, and store the updated running statistics back into
+# that same dictionary, in train mode only.
 # </details>
 
 # %% kind="solution"
@@ -349,7 +350,7 @@ plt.show()
 # <details><summary>Hint 3 — shapes</summary>
 #
 # Every sum over the batch is `axis=0` and gives shape (D,); a (D,) gradient flows back to an
-# (N, D) one by broadcasting (e.g. `np.ones_like(x) * d / N` for a mean).
+# (N, D) one by broadcasting: the gradient of a mean reaches each of the $N$ rows divided by $N$.
 # </details>
 
 # %% kind="solution"

@@ -194,13 +194,13 @@ check("capstone_layers")
 #
 # With widths $d_0 = D, d_1, \dots, d_L = C$: $h_{l-1}$ is $(N, d_{l-1})$, $W_l$ is $(d_{l-1}, d_l)$, and
 # $a_l$, $z_l$, $r_l$, $h_l$ are all $(N, d_l)$; $b_l$, $\gamma_l$, $\beta_l$ and their gradients are
-# $(d_l,)$. A sketch of one hidden layer, forward: `a = h @ W + b` (N, d_l);
-# `z, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)`; `r = np.maximum(z, 0)`;
-# `h, drop_cache = dropout_forward(r, p_drop, mode, rng)`. Backward: `dr = dropout_backward(dh, drop_cache)`;
-# `dz = dr * (z > 0)`; `da, dgamma, dbeta = batchnorm_backward(dz, bn_cache)`;
-# `dW = h_prev.T @ da + lam * W` ($(d_{l-1}, d_l)$ like $W_l$); `db = da.sum(axis=0)` ($(d_l,)$);
-# `dh = da @ W.T` ($(N, d_{l-1})$ like $h_{l-1}$). `dscores` is $(N, C)$. The layer index in the keys starts
-# at 1 (`"W1"`), list indices at 0.
+# $(d_l,)$. Every gradient has the shape of the quantity it belongs to. So $\partial J/\partial W_l$,
+# $(d_{l-1}, d_l)$, can only come from the transposed layer input, $(d_{l-1}, N)$, times
+# $\partial J/\partial a_l$, $(N, d_l)$; $\partial J/\partial b_l$ and the batch-norm gradients are sums over
+# the $N$ rows; $\partial J/\partial h_{l-1}$, $(N, d_{l-1})$, is $\partial J/\partial a_l$ times the
+# transposed $W_l$. The ReLU's backward is an element-wise mask of shape $(N, d_l)$, and
+# $\partial J/\partial s$ is $(N, C)$. The keys count layers from 1 (`"W1"`), a Python list from 0: the
+# cache of layer $l$ sits at index $l-1$.
 # </details>
 
 # %% kind="solution"
