@@ -1,6 +1,6 @@
 """Numerical gradients and the relative error used to compare gradients.
 
-These are the independent evidence behind every backward pass in the kit: centred finite
+These are the independent evidence behind every backward pass in the kit: centered finite
 differences in float64, compared with CS231n's relative error.
 """
 
@@ -38,7 +38,7 @@ def rel_error(a, b) -> float:
 def numerical_gradient(
     f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5
 ) -> np.ndarray:
-    r"""Centred finite-difference gradient of a scalar function.
+    r"""Centered finite-difference gradient of a scalar function.
 
     .. math:: \frac{\partial f}{\partial x_i} \approx \frac{f(x + h e_i) - f(x - h e_i)}{2h}
 

@@ -123,7 +123,7 @@ def softmax_cross_entropy(scores, y):
     Parameters
     ----------
     scores : ndarray of shape (N, C)
-        Unnormalised class scores.
+        Unnormalized class scores.
     y : ndarray of shape (N,), int
         Correct classes, ``0 <= y[n] < C``.
 

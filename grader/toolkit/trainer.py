@@ -1,14 +1,14 @@
 """A small multi-layer perceptron trainer that runs on the student's own layer functions.
 
-The regularisation layers are passed in as functions, so the experiments in the notebooks (the
-effect of L1/L2 penalties, dropout and batch normalisation) run on exactly the code the student
+The regularization layers are passed in as functions, so the experiments in the notebooks (the
+effect of L1/L2 penalties, dropout and batch normalization) run on exactly the code the student
 wrote. Affine, ReLU and the loss come from :mod:`grader.toolkit.layers`.
 
 Architecture, for every hidden layer ``l = 1 .. L-1``::
 
     affine -> [batchnorm] -> relu -> [dropout]
 
-then a final affine layer and the softmax cross-entropy loss. Optimiser: mini-batch SGD with
+then a final affine layer and the softmax cross-entropy loss. Optimizer: mini-batch SGD with
 (heavy-ball) momentum, a fresh shuffle of the training set every epoch.
 """
 
@@ -98,8 +98,14 @@ class History:
     diverged: bool = False
     config: dict[str, Any] = field(default_factory=dict)
 
-    def final(self) -> dict[str, float]:
-        """The last measurement.
+    def final(self, last: int = 1) -> dict[str, float]:
+        """The last measurement, or the mean of the last few.
+
+        Parameters
+        ----------
+        last : int
+            Average the last ``last`` evaluations (one evaluation at the end is noisy: the
+            network still moves from epoch to epoch).
 
         Returns
         -------
@@ -107,15 +113,16 @@ class History:
             ``train_acc``, ``val_acc``, ``train_loss``, ``val_loss`` and
             ``gap = train_acc - val_acc`` (NaN when nothing was measured).
         """
+        k = max(1, int(last))
 
-        def last(values: list[float]) -> float:
-            return float(values[-1]) if values else math.nan
+        def last_mean(values: list[float]) -> float:
+            return float(np.mean(values[-k:])) if values else math.nan
 
         out = {
-            "train_acc": last(self.train_acc),
-            "val_acc": last(self.val_acc),
-            "train_loss": last(self.train_loss),
-            "val_loss": last(self.val_loss),
+            "train_acc": last_mean(self.train_acc),
+            "val_acc": last_mean(self.val_acc),
+            "train_loss": last_mean(self.train_loss),
+            "val_loss": last_mean(self.val_loss),
         }
         out["gap"] = out["train_acc"] - out["val_acc"]
         return out
@@ -346,7 +353,7 @@ def train_mlp(
     lr, momentum : float
         Learning rate :math:`\eta > 0` and momentum :math:`0 \le \mu < 1`.
     weight_scale : float, optional
-        ``None``: He initialisation, :math:`W \sim \mathcal{N}(0, 2/\text{fan\_in})`; a float
+        ``None``: He initialization, :math:`W \sim \mathcal{N}(0, 2/\text{fan\_in})`; a float
         ``s``: :math:`W \sim \mathcal{N}(0, s^2)` for every layer. Biases start at 0, ``gamma``
         at 1 and ``beta`` at 0.
     seed : int

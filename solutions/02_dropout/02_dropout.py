@@ -134,7 +134,7 @@ rng = np.random.default_rng(2024)
 # ### Check your forward pass
 #
 # These cells run the same checks the grader runs, on your function. A failed case tells you what
-# was measured and, when it recognises a typical mistake, what it looks like. Statistical checks are
+# was measured and, when it recognizes a typical mistake, what it looks like. Statistical checks are
 # built so that a correct answer fails them with probability below $10^{-9}$: if you fail one, the
 # bug is real.
 
@@ -271,7 +271,7 @@ with needs(dropout_forward="section 2"):
 # and `dropout_backward` as arguments and puts dropout after every hidden ReLU.
 #
 # Effects of one or two points of accuracy are within the noise of a single run, so every setting is
-# trained with several seeds (different initialisations, mini-batch orders and masks).
+# trained with several seeds (different initializations, mini-batch orders and masks).
 
 # %% kind="experiment"
 with needs(dropout_forward="section 2", dropout_backward="section 3"):
@@ -360,7 +360,7 @@ with needs(dropout_forward="section 2", dropout_backward="section 3"):
     for p in rates[1:]:
         change = (
             final[p][:, 1] - base
-        )  # paired: the same seed gives the same data order and initialisation
+        )  # paired: the same seed gives the same data order and initialization
         better = int(np.sum(change > 0))
         lines.append(
             f"* `p_drop = {p}`: validation accuracy changed by **{change.mean():+.1%}** on average, "
@@ -404,7 +404,7 @@ with needs(dropout_forward="section 2", dropout_backward="section 3"):
 # ### BEGIN SOLUTION
 # With a fixed mask, the same units would be dropped in every step: training would simply fit a
 # smaller network (the units that are always dropped never learn, and the rest can co-adapt as much as
-# they like). The regularising effect comes from training a different thinned network at every step
+# they like). The regularizing effect comes from training a different thinned network at every step
 # with shared weights, which forces each unit to be useful in many contexts and averages the thinned
 # networks at test time. At test time the fixed-mask network would also see units switched on that it
 # never trained with.

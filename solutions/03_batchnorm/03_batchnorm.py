@@ -75,7 +75,7 @@ quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same 
 #
 # $$ \mu_j = \frac{1}{N} \sum_{i=1}^{N} x_{ij}, \qquad \sigma_j^2 = \frac{1}{N} \sum_{i=1}^{N} (x_{ij} - \mu_j)^2, $$
 #
-# standardises the feature and then gives it a learnable scale $\gamma_j$ and shift $\beta_j$:
+# standardizes the feature and then gives it a learnable scale $\gamma_j$ and shift $\beta_j$:
 #
 # $$ \hat x_{ij} = \frac{x_{ij} - \mu_j}{\sqrt{\sigma_j^2 + \epsilon}}, \qquad \mathrm{out}_{ij} = \gamma_j\, \hat x_{ij} + \beta_j . $$
 #
@@ -95,7 +95,7 @@ quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same 
 #
 # 1. $\gamma = 1$ and $\beta = 0$ are only the *starting* values: both are learned by gradient descent
 #    like the weights, so the network can give each feature whatever mean and spread suits it (even
-#    undo the normalisation, with $\gamma_j \approx \sigma_j$ and $\beta_j \approx \mu_j$).
+#    undo the normalization, with $\gamma_j \approx \sigma_j$ and $\beta_j \approx \mu_j$).
 # 2. Zero mean and unit variance describe $\hat x$, and only approximately: per feature, $\hat x$ has
 #    mean $0$ and variance $\sigma^2 / (\sigma^2 + \epsilon)$, which is visibly below $1$ when $\sigma^2$ is
 #    not much larger than $\epsilon$. The output has mean $\beta$ and standard deviation
@@ -126,7 +126,7 @@ quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same 
 # | meaning of momentum | weight of the **old** average: `running = m*running + (1-m)*batch` | weight of the **new** batch: `running = (1-m)*running + m*batch` | like ours |
 # | default momentum | $m = 0.9$ | $0.1$ (the same average as our $0.9$) | $0.99$ |
 # | default $\epsilon$ | $10^{-3}$ (the slides) | $10^{-5}$ | $10^{-3}$ |
-# | variance used to normalise a training batch | biased ($\div N$) | biased ($\div N$) | biased ($\div N$) |
+# | variance used to normalize a training batch | biased ($\div N$) | biased ($\div N$) | biased ($\div N$) |
 # | variance averaged into `running_var` | the same biased one | the **unbiased** one ($\div (N-1)$) | |
 #
 # So PyTorch's `momentum=0.1` is our `momentum=0.9`, and its `running_var` grows a little faster
@@ -164,7 +164,7 @@ quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same 
 #
 # <details><summary>Hint 1 — the idea</summary>
 #
-# In train mode, standardise each feature (column) with the statistics of this mini-batch, then
+# In train mode, standardize each feature (column) with the statistics of this mini-batch, then
 # scale and shift; update the running averages. In test mode use the running averages and change
 # nothing.
 # </details>
@@ -192,7 +192,7 @@ quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same 
 # These cells run the grader's checks on your function. Every case uses a random $\gamma \neq 1$,
 # $\beta \neq 0$, inputs that are shifted and scaled, and a few features whose variance is about as
 # small as $\epsilon$ (so a misplaced or wrong $\epsilon$ shows). A failed case says what was measured
-# and, when it recognises a typical mistake, names it.
+# and, when it recognizes a typical mistake, names it.
 
 # %% kind="check"
 check("bn_forward_train")
@@ -531,7 +531,7 @@ with needs(
 #
 # ### Claim 1: batch normalization accelerates training
 #
-# Same network, same initial weights (He initialisation), same mini-batches and the same learning rate
+# Same network, same initial weights (He initialization), same mini-batches and the same learning rate
 # (0.05), with and without BN, for 5 epochs (50 steps). Each setting is trained from several seeds.
 
 # %% kind="experiment"
@@ -600,7 +600,7 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
 # Now every weight starts as $\mathcal{N}(0, s^2)$ with one scale $s$ for all layers, swept over three
 # orders of magnitude. Without BN, a scale that is too small makes the signal shrink by a constant
 # factor in every layer (and the gradients with it), and one that is too large makes it explode. With
-# BN every layer re-standardises its inputs, so the scale of the weights before it should hardly
+# BN every layer re-standardizes its inputs, so the scale of the weights before it should hardly
 # matter (within a limit we will meet below).
 
 # %% kind="experiment"
@@ -678,7 +678,7 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
 # ### Inside the network: distributions layer by layer
 #
 # Why does the initial scale matter so much without BN? Push 500 validation images through freshly
-# initialised networks (scales $s = 0.03$ and $s = 0.001$, and He initialisation) and look at the
+# initialized networks (scales $s = 0.03$ and $s = 0.001$, and He initialization) and look at the
 # input of every ReLU. Then do the same for the networks trained in claim 1.
 
 
@@ -704,7 +704,7 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
         return seen
 
     def fresh_network(scale, seed=0):
-        """Initial weights as the trainer makes them (scale None: He initialisation)."""
+        """Initial weights as the trainer makes them (scale None: He initialization)."""
         init = np.random.default_rng(seed)
         dims = [64, *HIDDEN, 10]
         params = {}
@@ -729,7 +729,7 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
     ]
     display(
         Markdown(
-            "Standard deviation of the ReLU inputs at initialisation, per layer:\n\n| network | "
+            "Standard deviation of the ReLU inputs at initialization, per layer:\n\n| network | "
             + " | ".join(f"layer {i + 1}" for i in range(len(HIDDEN)))
             + " |\n|---|"
             + "---|" * len(HIDDEN)
@@ -780,10 +780,10 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
             f"layer, down to a standard deviation of {at_init['s = 0.03, without BN'][-1].std():.1e} in the last "
             "hidden layer: the output layer sees almost nothing, and the gradients that flow back are "
             "scaled down the same way. With BN every layer starts at a standard deviation close to 1 instead. "
-            "He initialisation was designed to keep the scale constant without BN, which is why the plain network "
+            "He initialization was designed to keep the scale constant without BN, which is why the plain network "
             "trains at all in claim 1.\n\nBN has a limit, though, and it is ε. At s = 0.001 the first layer's "
             f"pre-activations have a variance of only {tiny_var:.1e}, far below ε = 1e-3, so "
-            "√(σ² + ε) ≈ √ε: BN divides by far more than σ and shrinks the signal instead of standardising it "
+            "√(σ² + ε) ≈ √ε: BN divides by far more than σ and shrinks the signal instead of standardizing it "
             "(the quiet feature of section 4, now in every unit). The signal fades layer after layer even with "
             "BN (standard deviation "
             f"{at_init['s = 0.001, with BN'][-1].std():.1e} in layer {len(HIDDEN)}), which is why BN failed at "
@@ -941,10 +941,10 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
 # ### BEGIN SOLUTION
 # `eps=1e-3` (PyTorch's default 1e-5 would change the output, most for features with a small running
 # variance) and `momentum=0.1`, which is $1 - 0.9$: PyTorch's momentum is the weight of the new batch.
-# For inference both statistics can be copied as they are: in eval mode PyTorch normalises with
+# For inference both statistics can be copied as they are: in eval mode PyTorch normalizes with
 # `running_var` whatever estimator produced it, so the outputs agree exactly. Only further training would
 # differ: PyTorch would average the unbiased batch variances into `running_var`, each contribution larger
-# by the factor $N/(N-1)$ than ours (in training mode itself both normalise with the biased batch
+# by the factor $N/(N-1)$ than ours (in training mode itself both normalize with the biased batch
 # variance, so the training outputs and gradients are the same).
 # ### END SOLUTION
 
@@ -962,12 +962,12 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
 # the two examples survives, not their values. More generally, small batches give noisy estimates of
 # $\mu$ and $\sigma$, so the features the next layer receives change from batch to batch, and the running
 # averages used at test time describe a distribution that differs from what the network saw during
-# training. Larger batches, or normalisations that do not use the batch (layer or group normalization),
+# training. Larger batches, or normalizations that do not use the batch (layer or group normalization),
 # avoid this.
 # ### END SOLUTION
 
 # %% [markdown]
-# **Question 4.** The slides also claim that BN regularizes. Where can a regularising effect come from in
+# **Question 4.** The slides also claim that BN regularizes. Where can a regularizing effect come from in
 # training mode, and why does it disappear at test time? How would you expect it to depend on the batch
 # size?
 

@@ -19,7 +19,7 @@
 # *Part of the course kit for the lecture "DNN Discussion 2" (speaker: Isaac). It builds on notebook 01
 # (norms and weight penalties), 02 (dropout) and 03 (batch normalization).*
 #
-# The slides end with all three tools inside one network: every hidden layer is normalised, passed
+# The slides end with all three tools inside one network: every hidden layer is normalized, passed
 # through the activation and thinned by dropout, and the loss carries a penalty on the weights. In the
 # lecture notebooks each tool was trained on its own; here you put them together, the way they are
 # used in practice, and you are the one who writes the network.
@@ -74,7 +74,7 @@ rng = np.random.default_rng(2024)  # a generator for your own experiments
 # * **The penalty is squared, and it is on the weights.** The slide's $\frac{\lambda}{2}\lVert\theta\rVert_2$
 #   should read $\frac{\lambda}{2}\lVert\theta\rVert_2^2$ (the square is what makes the gradient simply
 #   $\lambda W$), and $\theta$ there means the weight matrices $\{W^1, \dots, W^L\}$ only. Biases, and
-#   batch norm's $\gamma$ and $\beta$, are not penalised (question 1 at the end asks why).
+#   batch norm's $\gamma$ and $\beta$, are not penalized (question 1 at the end asks why).
 #
 # Dropout, finally, acts on a layer's *outputs*: we put it right after each hidden activation, so the next
 # layer sees a randomly thinned set of inputs. With $h_0 = X$ (shape $(N, D)$, one example per row),
@@ -96,8 +96,8 @@ rng = np.random.default_rng(2024)  # a generator for your own experiments
 # | | `mode="train"` | `mode="test"` |
 # |---|---|---|
 # | dropout | drops each unit with probability $p$, scales the rest by $1/(1-p)$ | the identity: every unit connected |
-# | batch norm | normalises with the batch's mean and variance, updates the running averages | normalises with the running averages, changes nothing |
-# | L2 penalty | part of the loss being minimised | not needed to predict (it is not part of the scores) |
+# | batch norm | normalizes with the batch's mean and variance, updates the running averages | normalizes with the running averages, changes nothing |
+# | L2 penalty | part of the loss being minimized | not needed to predict (it is not part of the scores) |
 #
 # Getting the mode wrong does not crash anything, which is what makes it dangerous: a network evaluated
 # in training mode still prints an accuracy, just a noisy one that depends on which examples share a batch.
@@ -344,7 +344,7 @@ check("capstone_hidden_backward")
 # **200** training images of handwritten digits (scikit-learn's copy of the UCI *Optical Recognition of
 # Handwritten Digits* data, 8×8 pixels) and 500 for validation, with a network far larger than 200 images call for:
 # 64 → 128 → 128 → 10. Five settings, each trained with the same recipe (mini-batch SGD with momentum
-# 0.9, learning rate 0.05, batches of 50, 100 epochs, He initialisation):
+# 0.9, learning rate 0.05, batches of 50, 100 epochs, He initialization):
 #
 # | setting | $\lambda$ | `p_drop` | batch norm |
 # |---|---|---|---|
@@ -575,7 +575,7 @@ with needs(
                 f"All three together reach {final['all three'][:, 1].mean():.1%} "
                 f"({combined_vs_best:+.1%} ± {combined_vs_best_se:.1%} against {single_best} alone, seed by "
                 "seed): the effects do not add up. Each strength was picked for its tool alone; together "
-                "they regularise more than each one did, and would have to be tuned again as a combination."
+                "they regularize more than each one did, and would have to be tuned again as a combination."
                 if best != "all three"
                 else f"All three together do best, {final['all three'][:, 1].mean():.1%}, but by less than "
                 "the sum of the single effects: the tools partly do the same job."
@@ -591,7 +591,7 @@ with needs(
 # %% [markdown]
 # ### What each tool does to training itself
 #
-# Accuracy hides how differently the five networks train. Below is the objective each one minimises,
+# Accuracy hides how differently the five networks train. Below is the objective each one minimizes,
 # $J$ in train mode (data loss plus the penalty, with dropout's masks and batch norm's batch statistics),
 # averaged over every epoch, for the first seed.
 
@@ -613,7 +613,7 @@ with needs(
         yscale="log",
         xlabel="epoch",
         ylabel="training objective J (train mode)",
-        title=f"the objective being minimised (seed {seeds[0]}, mean per epoch)",
+        title=f"the objective being minimized (seed {seeds[0]}, mean per epoch)",
     )
     ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     plt.show()
@@ -623,12 +623,12 @@ with needs(
         Markdown(
             "Averaged over the last ten epochs, the baseline's objective is down to "
             f"**{last['baseline']:.2g}**: it has "
-            "memorised its 200 images. Dropout keeps it about "
+            "memorized its 200 images. Dropout keeps it about "
             f"{last['dropout'] / last['baseline']:.0f} times higher (**{last['dropout']:.2g}**), and "
             "noisy: every step trains a different thinned network, which never fits as well as the whole "
             f"one. Batch norm's objective (**{last['batch norm']:.2g}**) is noisy too: each example is "
-            "normalised with the statistics of whichever batch it lands in, a noise of its own (one reason "
-            f"batch norm regularises a little). With L2 the objective stays far higher (**{last['L2']:.2g}**, "
+            "normalized with the statistics of whichever batch it lands in, a noise of its own (one reason "
+            f"batch norm regularizes a little). With L2 the objective stays far higher (**{last['L2']:.2g}**, "
             f"of which the penalty at the end is {runs['L2', seeds[0]]['penalty']:.2g}): the network now pays for "
             f"large weights, and all three together end at **{last['all three']:.2g}**. A higher training "
             "objective is not a worse network: the validation accuracies above are what counts."
@@ -651,9 +651,9 @@ with needs(
 # example; it does not make the network more sensitive to its inputs, there are few biases (no real capacity
 # to overfit with), and pulling them towards 0 would only push every unit's threshold towards the origin,
 # which can cost fit without reducing variance. $\gamma$ and $\beta$ are batch norm's own scale and shift of
-# each normalised unit: $\beta$ plays the role of the (redundant) bias, and shrinking $\gamma$ towards 0 would
-# fight the normalisation (it would scale the unit's output towards zero instead of letting the network
-# choose its spread). In practice (PyTorch's `weight_decay`, Keras's regularisers) they are excluded for the
+# each normalized unit: $\beta$ plays the role of the (redundant) bias, and shrinking $\gamma$ towards 0 would
+# fight the normalization (it would scale the unit's output towards zero instead of letting the network
+# choose its spread). In practice (PyTorch's `weight_decay`, Keras's regularizers) they are excluded for the
 # same reasons.
 # ### END SOLUTION
 
@@ -682,11 +682,11 @@ with needs(
 # ### BEGIN SOLUTION
 # It cannot make the function simpler: shrinking $W$ leaves the layer's output (and the data loss) unchanged,
 # so the penalty on a weight matrix followed by batch norm does not limit what the network computes. What it
-# changes is the optimisation. Because the output is scale-invariant, the gradient with respect to $W$ is
+# changes is the optimization. Because the output is scale-invariant, the gradient with respect to $W$ is
 # orthogonal to $W$ and shrinks like $1/\lVert W\rVert$; the penalty keeps $\lVert W\rVert$ small, so the same
 # learning rate makes larger *relative* steps (a larger effective learning rate) and training does not slow
-# down as the weights grow. The regularising effect in such networks comes from that noisier, faster
-# optimisation, from batch norm's own batch noise, and from the penalty on the layers without batch norm
+# down as the weights grow. The regularizing effect in such networks comes from that noisier, faster
+# optimization, from batch norm's own batch noise, and from the penalty on the layers without batch norm
 # (here the output layer), not from a smaller function class.
 # ### END SOLUTION
 
@@ -700,9 +700,9 @@ with needs(
 # A good answer quotes the measured numbers (they depend on the run), for example: all settings reach about
 # 100 % training accuracy, and the penalty or dropout raise validation accuracy by one to a few points over
 # the baseline, more than the spread between seeds; batch norm alone helps less here (it mainly speeds up
-# training, and its regularising batch noise is small with batches of 50). The combination is not the sum of
+# training, and its regularizing batch noise is small with batches of 50). The combination is not the sum of
 # its parts: each strength ($\lambda = 0.01$, $p = 0.2$) was chosen for the tool alone, together they
-# regularise more strongly, and with batch norm the penalty on the hidden weights acts differently (question 3).
+# regularize more strongly, and with batch norm the penalty on the hidden weights acts differently (question 3).
 # Next steps: tune $\lambda$ and $p$ for the combination on the validation set (a small grid, several seeds),
 # train longer or with a learning-rate schedule, and finally report the chosen setting once on the untouched
 # test split, since the validation set has now been used to choose.

@@ -32,7 +32,6 @@ def given_cells(notebook):
 @pytest.mark.parametrize("assignment", list(NOTEBOOKS))
 def test_untouched_notebook_runs_all_kindly(assignment, tmp_path, monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = student_notebook(assignment)
     start = time.perf_counter()
     NotebookClient(
