@@ -106,7 +106,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, float
     }
 
 
-def describe_difference(d: dict[str, float], *, scale: float = 100.0, unit: str = "points") -> str:
+def describe_difference(
+    d: dict[str, float], *, scale: float = 100.0, unit: str = "points", digits: int = 1
+) -> str:
     """A measured paired difference in words, saying whether the run resolved it.
 
     Parameters
@@ -116,6 +118,8 @@ def describe_difference(d: dict[str, float], *, scale: float = 100.0, unit: str 
     scale : float
         Multiplies the difference for display (100: accuracies as percentage points).
     unit : str
+    digits : int
+        Decimals shown.
 
     Returns
     -------
@@ -123,7 +127,7 @@ def describe_difference(d: dict[str, float], *, scale: float = 100.0, unit: str 
         e.g. ``"+0.6 ± 0.4 points (paired, 5 repetitions, higher in 4): within noise"``.
     """
     if d["n"] < 2:
-        return f"{scale * d['mean']:+.1f} {unit} (one repetition: no standard error, not a result)"
+        return f"{scale * d['mean']:+.{digits}f} {unit} (one repetition: no standard error, not a result)"
     verdict = (
         "too few repetitions to judge (the long run has more)"
         if d["n"] < 3
@@ -132,6 +136,6 @@ def describe_difference(d: dict[str, float], *, scale: float = 100.0, unit: str 
         else "within noise (its 95 % interval includes 0)"
     )
     return (
-        f"{scale * d['mean']:+.1f} ± {scale * d['se']:.1f} {unit} (paired, {d['n']} repetitions, "
+        f"{scale * d['mean']:+.{digits}f} ± {scale * d['se']:.{digits}f} {unit} (paired, {d['n']} repetitions, "
         f"higher in {d['wins']}): {verdict}"
     )
