@@ -1186,7 +1186,7 @@ with needs(batchnorm_forward="section 4", batchnorm_backward="section 6"):
                 else "The training-mode accuracy and the recomputed statistics above show where the "
                 "failure lies in this run: compare the three numbers."
             )
-            + " Layer normalization (statistics over the features of each example, notebook 05) and "
+            + " Layer normalization (statistics over the features of each example) and "
             "group normalization were invented for exactly this situation.\n\n"
             "The same degeneracy explains a classic deployment bug: running a BN network in "
             "**training mode** to predict one example at a time. The network of claim 1 (batches of "

@@ -103,3 +103,23 @@ def test_is_stub(source, expected, tmp_path):
     exec(compile(source, str(path), "exec"), namespace)
     function = next(v for k, v in namespace.items() if callable(v) and not k.startswith("__"))
     assert is_stub(function) is expected
+
+
+def test_toolkit_usage_errors_render_as_one_line_and_stay_value_errors():
+    from grader.toolkit import load_digits, train_mlp
+    from grader.toolkit.errors import ToolkitUsageError
+
+    def narrowing_dropout(h, p, mode="train", rng=None):
+        return h[:, :3], None
+
+    with pytest.raises(ValueError) as info:  # still a ValueError for callers that catch those
+        train_mlp(
+            load_digits(n_train=20, n_val=5),
+            [8],
+            epochs=1,
+            dropout=(narrowing_dropout, narrowing_dropout, 0.2),
+            progress=False,
+        )
+    assert isinstance(info.value, ToolkitUsageError)
+    assert "dropout_forward returned an output of shape (20, 3)" in str(info.value)
+    assert info.value._render_traceback_() == [f"ToolkitUsageError: {info.value}"]
