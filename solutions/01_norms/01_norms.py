@@ -547,7 +547,7 @@ with needs(
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.grid(True, alpha=0.3)
         if (val.mean(axis=1) < FLOOR).any() or (train.mean(axis=1) < FLOOR).any():
-            inset = ax.inset_axes([0.56, 0.07, 0.4, 0.36])  # the whole range, 0 to 100 %
+            inset = ax.inset_axes([0.58, 0.06, 0.38, 0.28])  # the whole range, 0 to 100 %
             inset.plot(lams, train.mean(axis=1), **style(1))
             inset.plot(lams, val.mean(axis=1), **style(0))
             inset.set(xscale="log", ylim=(0, 1.02), title="full range", xticks=[])
