@@ -11,10 +11,13 @@ is one block::
 * On entry, every named function is looked up in the notebook's globals. A function that is not
   defined, or whose body is still only the stub's ``raise NotImplementedError(...)``, makes the
   block print one line, e.g. "finish `dropout_forward` (section 2) first ...", and **skip its body**.
-* A ``NotImplementedError`` or ``NameError`` raised inside the body (a function that is half
-  written, a variable from an earlier cell that was skipped) ends the block the same way: one line,
-  no traceback. Every other exception is a real bug and propagates (with the toolkit's own frames
-  hidden, see ``__tracebackhide__`` in :mod:`grader.toolkit.trainer`).
+* A ``NotImplementedError`` raised inside the body (a function that is half written), or a
+  ``NameError`` raised by the cell's own code (a variable from an earlier cell that was skipped), ends
+  the block the same way: one line, no traceback.
+* Any other exception is a bug in the student's code (the given code is tested with the reference
+  solutions): the block ends with one line that names the exception, its message and the line of
+  the student's function where it was raised, so that Run All still reaches the end of the notebook.
+  ``KeyboardInterrupt`` and other non-``Exception`` errors propagate.
 
 The message goes to stdout, never stderr (nbgrader gives 0 to a graded cell with stderr output).
 Skipping a ``with`` body uses CPython's line tracing (the technique of ``withhacks``): a trace
@@ -171,7 +174,27 @@ class needs:
                     "cells above (top to bottom) first, then this one again. (Skipped for now.)"
                 )
             return True
+        if issubclass(exc_type, Exception):
+            self._say(_bug_report(exc, tb, self.functions))
+            return True
         return False
+
+
+def _bug_report(exc: BaseException, tb: TracebackType | None, names: dict[str, str]) -> str:
+    """One line: what was raised, and where in the student's own functions."""
+    where, frame_tb = "", tb
+    while frame_tb is not None:
+        code = frame_tb.tb_frame.f_code
+        if code.co_name in names:
+            where = f" in `{code.co_name}` (line {frame_tb.tb_lineno} of its cell)"
+        frame_tb = frame_tb.tb_next
+    message = " ".join(str(exc).split())
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return (
+        f"This cell stopped: {type(exc).__name__}{where}: {message}. Fix it, re-run that cell and "
+        "then this one. (Skipped for now.)"
+    )
 
 
 def _innermost(tb: TracebackType) -> FrameType:

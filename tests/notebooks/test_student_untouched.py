@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from kit_testing import student_notebook
+from kit_testing import answer_files, read_answer, student_notebook
+from make_sample_class import fill  # noqa: I001 - scripts/ is put on sys.path by kit_testing
 from nbclient import NotebookClient
 
 from grader.checks import NOTEBOOKS
@@ -64,3 +65,40 @@ def test_untouched_notebook_runs_all_kindly(assignment, tmp_path, monkeypatch):
             assert "Finish `" in text and "section" in text, (index, text)
             assert all(o.output_type == "stream" for o in cell.outputs), index
     assert skipped >= 3, f"only {skipped} experiment cells waited for the student's code"
+
+
+CRASHING_DROPOUT = """
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x.copy(), (None, 1.0, mode)
+    raise RuntimeError("a bug in the student's forward pass")
+"""
+
+
+def test_one_crashing_function_still_lets_run_all_reach_the_end(tmp_path, monkeypatch):
+    """A student whose `dropout_forward` crashes in train mode: every experiment cell that needs it
+    says so in one line (the exception and where), and Run All goes on to the last cell."""
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    correct = next(
+        p
+        for p in answer_files()
+        if p.parent.name == "02_dropout" and read_answer(p)[1]["expect"] == "full marks"
+    )
+    functions = dict(read_answer(correct)[0], dropout_forward=CRASHING_DROPOUT.strip())
+    notebook = fill(student_notebook("02_dropout"), functions)
+    NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    assert notebook.cells[-1].get("execution_count"), "Run All reached the last cell"
+    stopped = 0
+    for index, cell in given_cells(notebook):
+        assert not [o for o in cell.outputs if o.output_type == "error"], (index, cell.source[:200])
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        if "This cell stopped: RuntimeError in `dropout_forward`" in text:
+            stopped += 1
+            assert text.count("\n") == 1, text
+    assert stopped >= 3

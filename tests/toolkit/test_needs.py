@@ -71,12 +71,22 @@ def test_a_variable_from_a_skipped_cell_does_not_cascade(capsys):
     assert "uses `final`, which an earlier experiment cell makes" in out
 
 
-def test_real_bugs_still_raise():
-    buggy = "def f(x):\n    return undefined_inside_f\n"
-    with pytest.raises(NameError):  # a NameError inside the student's function is their bug
-        run("with needs(f='s'):\n    f(1)\n", buggy)
-    with pytest.raises(ZeroDivisionError):
-        run("with needs(f='s'):\n    1 / 0\n", "def f():\n    return 1\n")
+def test_a_bug_in_the_students_function_is_one_line_and_run_all_goes_on(capsys, tmp_path):
+    buggy = "def f(x):\n    y = x + 1\n    return undefined_inside_f\n"
+    path = tmp_path / "cell.py"  # a real file, so the line number is known
+    path.write_text(buggy)
+    namespace = {"needs": needs, "__name__": "__main__"}
+    exec(compile(buggy, str(path), "exec"), namespace)
+    exec(compile("with needs(f='s'):\n    f(1)\n    after = 1\n", "<cell>", "exec"), namespace)
+    assert "after" not in namespace
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert "NameError in `f` (line 3 of its cell)" in out[0] and "undefined_inside_f" in out[0]
+
+
+def test_keyboard_interrupt_propagates():
+    with pytest.raises(KeyboardInterrupt):
+        run("with needs(f='s'):\n    raise KeyboardInterrupt\n", "def f():\n    return 1\n")
 
 
 def test_tracing_is_restored_after_a_skip():
