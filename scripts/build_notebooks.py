@@ -38,6 +38,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+from nbgrader.utils import compute_checksum
 
 from grader import __version__
 from grader.checks import NOTEBOOKS, get_check
@@ -169,6 +170,32 @@ def _check_complete(source: Path, assignment: str, cells) -> None:
         raise SystemExit(f"{source}: no solution cell defines {missing}")
 
 
+STUB_RAISE = re.compile(r"^(?P<indent>\s*)raise NotImplementedError\(\)\s*$")
+DEF_LINE = re.compile(r"^\s*def (\w+)\(")
+
+
+def name_the_stubs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Make every stub say which function to write.
+
+    nbgrader replaces each solution with the same ``raise NotImplementedError()``; here the raise
+    gets a message naming the function it sits in. It stays a ``NotImplementedError``: the checks
+    and ``check_implemented`` recognise an unwritten function by that type.
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        lines, function = cell.source.splitlines(), None
+        for i, line in enumerate(lines):
+            if match := DEF_LINE.match(line):
+                function = match.group(1)
+            elif (match := STUB_RAISE.match(line)) and function:
+                message = f"`{function}` is not written yet: replace this line with your code"
+                lines[i] = f"{match.group('indent')}raise NotImplementedError({message!r})"
+        cell.source = "\n".join(lines)
+        cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
+    return notebook
+
+
 def normalise(notebook: nbformat.NotebookNode) -> str:
     """Canonical text of a notebook without outputs (what is committed and compared)."""
     notebook = nbformat.from_dict(notebook)
@@ -206,7 +233,11 @@ def generate_student_versions(source_notebooks: dict[str, str], workdir: Path) -
         subprocess.run(command, cwd=workdir, check=True, env=nbgrader_environment())
     return {
         assignment: normalise(
-            nbformat.read(workdir / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+            name_the_stubs(
+                nbformat.read(
+                    workdir / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4
+                )
+            )
         )
         for assignment in source_notebooks
     }

@@ -22,6 +22,8 @@ from .layers import (
     relu_forward,
     softmax_cross_entropy,
 )
+from .needs import needs
+from .stats import describe_difference, full_mode, mean_se, paired_difference, replicates
 from .trainer import History, evaluate, quick_mode, train_mlp
 
 _PLOTS = ("PALETTE", "OKABE_ITO", "style", "plot_curves", "plot_train_val")
@@ -31,8 +33,14 @@ __all__ = [
     "History",
     "affine_backward",
     "affine_forward",
+    "describe_difference",
     "evaluate",
+    "full_mode",
+    "mean_se",
+    "paired_difference",
+    "replicates",
     "load_digits",
+    "needs",
     "numerical_gradient",
     "numerical_gradient_array",
     "quick_mode",

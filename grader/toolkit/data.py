@@ -33,7 +33,7 @@ class DigitsSplit:
     classes : int
         Number of classes, 10.
     mean, std : ndarray of shape (64,), float64
-        The per-pixel statistics of the training split used for standardisation (zeros and
+        The per-pixel statistics of the training split used for standardization (zeros and
         ones when ``standardize=False``), so that new images can be scaled the same way:
         ``(images / 16 - mean) / std``.
     """
@@ -102,13 +102,13 @@ def load_digits(
     training split, the next ``n_val`` the validation split and the rest the test split.
 
     Pixels are scaled to :math:`[0, 1]` by dividing by 16. With ``standardize`` every feature is
-    then centred and scaled with the **training** split's statistics (never the validation or test
+    then centered and scaled with the **training** split's statistics (never the validation or test
     ones, which would leak information):
 
     .. math:: x' = \frac{x / 16 - \mu_\text{train}}{\sigma_\text{train}}
 
     A pixel that is constant on the training split (:math:`\sigma < 10^{-8}`, e.g. the corners)
-    gets :math:`\sigma = 1` instead, so it is only centred: dividing by a tiny floor would turn
+    gets :math:`\sigma = 1` instead, so it is only centered: dividing by a tiny floor would turn
     the rare non-zero value in a validation image into a huge input.
 
     Parameters
@@ -121,7 +121,7 @@ def load_digits(
     seed : int
         Seed of the permutation; the same seed always gives the same split.
     standardize : bool
-        Standardise with the training statistics (True) or only scale to [0, 1] (False).
+        Standardize with the training statistics (True) or only scale to [0, 1] (False).
 
     Returns
     -------

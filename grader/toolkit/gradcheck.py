@@ -1,6 +1,6 @@
 """Numerical gradients and the relative error used to compare gradients.
 
-These are the independent evidence behind every backward pass in the kit: centred finite
+These are the independent evidence behind every backward pass in the kit: centered finite
 differences in float64, compared with CS231n's relative error.
 """
 
@@ -27,6 +27,7 @@ def rel_error(a, b) -> float:
     -------
     float
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.size == 0 and b.size == 0:
@@ -37,7 +38,7 @@ def rel_error(a, b) -> float:
 def numerical_gradient(
     f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5
 ) -> np.ndarray:
-    r"""Centred finite-difference gradient of a scalar function.
+    r"""Centered finite-difference gradient of a scalar function.
 
     .. math:: \frac{\partial f}{\partial x_i} \approx \frac{f(x + h e_i) - f(x - h e_i)}{2h}
 
@@ -55,6 +56,7 @@ def numerical_gradient(
     -------
     grad : ndarray, same shape as ``x``
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     grad = np.zeros_like(x, dtype=np.float64)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     for _ in it:
@@ -95,4 +97,5 @@ def numerical_gradient_array(
     -------
     grad : ndarray, same shape as ``x``
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     return numerical_gradient(lambda z: np.sum(np.asarray(f(z), dtype=np.float64) * dout), x, h)

@@ -30,6 +30,7 @@ def affine_forward(x, W, b):
     cache : tuple
         ``(x, W, b)`` for ``affine_backward``.
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     out = x.reshape(x.shape[0], -1) @ W + b
     return out, (x, W, b)
 
@@ -56,6 +57,7 @@ def affine_backward(dout, cache):
     dW : ndarray of shape (D, M)
     db : ndarray of shape (M,)
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     x, W, _ = cache
     x2 = x.reshape(x.shape[0], -1)
     dx = (dout @ W.T).reshape(x.shape)
@@ -79,6 +81,7 @@ def relu_forward(x):
     cache : ndarray
         ``x``, for ``relu_backward``.
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     return np.maximum(x, 0.0), x
 
 
@@ -100,6 +103,7 @@ def relu_backward(dout, cache):
     -------
     dx : ndarray, the shape of ``x``
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     return dout * (cache > 0)
 
 
@@ -119,7 +123,7 @@ def softmax_cross_entropy(scores, y):
     Parameters
     ----------
     scores : ndarray of shape (N, C)
-        Unnormalised class scores.
+        Unnormalized class scores.
     y : ndarray of shape (N,), int
         Correct classes, ``0 <= y[n] < C``.
 
@@ -128,6 +132,7 @@ def softmax_cross_entropy(scores, y):
     loss : float
     dscores : ndarray of shape (N, C)
     """
+    __tracebackhide__ = True  # noqa: F841 - hidden in IPython/pytest tracebacks
     N = scores.shape[0]
     shifted = scores - scores.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -1,7 +1,7 @@
-"""Plots for the experiments, readable by colour-blind readers and in greyscale print.
+"""Plots for the experiments, readable by color-blind readers and in grayscale print.
 
-Colours are the Okabe–Ito palette; every curve also gets its own line style and marker, so the
-lines stay distinguishable without colour. Only matplotlib's object API is used (pass an
+Colors are the Okabe–Ito palette; every curve also gets its own line style and marker, so the
+lines stay distinguishable without color. Only matplotlib's object API is used (pass an
 ``Axes``); nothing here calls ``plt.show()`` or touches global state.
 """
 
@@ -26,7 +26,7 @@ OKABE_ITO: dict[str, str] = {
     "reddish_purple": "#CC79A7",
 }
 
-#: The order in which curves get colours: strong contrasts first, pale yellow last.
+#: The order in which curves get colors: strong contrasts first, pale yellow last.
 PALETTE: tuple[str, ...] = tuple(
     OKABE_ITO[name]
     for name in (
@@ -54,11 +54,11 @@ _METRIC_LABELS = {
 
 
 def style(i: int, n_points: int | None = None) -> dict[str, Any]:
-    """Colour, line style and marker of the ``i``-th curve.
+    """Color, line style and marker of the ``i``-th curve.
 
-    Colours cycle through :data:`PALETTE` (8), line styles through :data:`LINESTYLES` (6) and
+    Colors cycle through :data:`PALETTE` (8), line styles through :data:`LINESTYLES` (6) and
     markers through :data:`MARKERS` (8); the first 8 curves differ in all three, and any two of
-    the first 24 differ in colour or line style.
+    the first 24 differ in color or line style.
 
     Parameters
     ----------
@@ -115,7 +115,7 @@ def _format_axes(ax, metric: str, ylabel: str | None, title: str | None) -> None
 
 
 def _label_ends(ax, lines) -> None:
-    """Write each line's label at its right end, in its colour (direct labelling).
+    """Write each line's label at its right end, in its color (direct labeling).
 
     Labels whose ends are close are pushed apart vertically so that they do not overlap.
     """
@@ -135,7 +135,7 @@ def _label_ends(ax, lines) -> None:
     placed = [ends[0][3]]
     for e in ends[1:]:
         placed.append(max(e[3], placed[-1] + gap))
-    # centre the block of labels on the line ends again
+    # center the block of labels on the line ends again
     shift = (np.mean([e[3] for e in ends]) - np.mean(placed)) if len(ends) > 1 else 0.0
     for (line, x, y, pix), new in zip(ends, placed, strict=True):
         ax.annotate(
@@ -179,7 +179,7 @@ def plot_curves(
     Returns
     -------
     list of matplotlib.lines.Line2D
-        One line per entry of ``histories``, labelled with its key.
+        One line per entry of ``histories``, labeled with its key.
     """
     if labels not in ("legend", "direct"):
         raise ValueError(f'labels must be "legend" or "direct", got {labels!r}')
@@ -219,8 +219,8 @@ def plot_train_val(
 ):
     """Training and validation curves of one run: solid training, dashed validation.
 
-    Both curves share the colour ``style(i)["color"]``, so several runs can be drawn on one
-    axes by giving each its own ``i``; the gap between a pair of curves is the generalisation
+    Both curves share the color ``style(i)["color"]``, so several runs can be drawn on one
+    axes by giving each its own ``i``; the gap between a pair of curves is the generalization
     gap.
 
     Parameters
@@ -231,7 +231,7 @@ def plot_train_val(
         Prefix of the line labels: ``"{label} train"`` and ``"{label} val"``.
     metric : {"acc", "loss"}
     i : int
-        Colour index (see :func:`style`).
+        Color index (see :func:`style`).
     ylabel, title : str, optional
     legend : bool
         Draw a legend.

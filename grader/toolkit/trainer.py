@@ -1,14 +1,14 @@
 """A small multi-layer perceptron trainer that runs on the student's own layer functions.
 
-The regularisation layers are passed in as functions, so the experiments in the notebooks (the
-effect of L1/L2 penalties, dropout and batch normalisation) run on exactly the code the student
+The regularization layers are passed in as functions, so the experiments in the notebooks (the
+effect of L1/L2 penalties, dropout and batch normalization) run on exactly the code the student
 wrote. Affine, ReLU and the loss come from :mod:`grader.toolkit.layers`.
 
 Architecture, for every hidden layer ``l = 1 .. L-1``::
 
     affine -> [batchnorm] -> relu -> [dropout]
 
-then a final affine layer and the softmax cross-entropy loss. Optimiser: mini-batch SGD with
+then a final affine layer and the softmax cross-entropy loss. Optimizer: mini-batch SGD with
 (heavy-ball) momentum, a fresh shuffle of the training set every epoch.
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .errors import ToolkitUsageError
 from .layers import (
     affine_backward,
     affine_forward,
@@ -97,8 +98,14 @@ class History:
     diverged: bool = False
     config: dict[str, Any] = field(default_factory=dict)
 
-    def final(self) -> dict[str, float]:
-        """The last measurement.
+    def final(self, last: int = 1) -> dict[str, float]:
+        """The last measurement, or the mean of the last few.
+
+        Parameters
+        ----------
+        last : int
+            Average the last ``last`` evaluations (one evaluation at the end is noisy: the
+            network still moves from epoch to epoch).
 
         Returns
         -------
@@ -106,15 +113,16 @@ class History:
             ``train_acc``, ``val_acc``, ``train_loss``, ``val_loss`` and
             ``gap = train_acc - val_acc`` (NaN when nothing was measured).
         """
+        k = max(1, int(last))
 
-        def last(values: list[float]) -> float:
-            return float(values[-1]) if values else math.nan
+        def last_mean(values: list[float]) -> float:
+            return float(np.mean(values[-k:])) if values else math.nan
 
         out = {
-            "train_acc": last(self.train_acc),
-            "val_acc": last(self.val_acc),
-            "train_loss": last(self.train_loss),
-            "val_loss": last(self.val_loss),
+            "train_acc": last_mean(self.train_acc),
+            "val_acc": last_mean(self.val_acc),
+            "train_loss": last_mean(self.train_loss),
+            "val_loss": last_mean(self.val_loss),
         }
         out["gap"] = out["train_acc"] - out["val_acc"]
         return out
@@ -135,7 +143,7 @@ def _n_layers(params: dict[str, np.ndarray]) -> int:
     while f"W{n + 1}" in params:
         n += 1
     if n == 0:
-        raise ValueError('params has no "W1": expected keys "W1", "b1", ..., "WL", "bL"')
+        raise ToolkitUsageError('params has no "W1": expected keys "W1", "b1", ..., "WL", "bL"')
     return n
 
 
@@ -143,8 +151,20 @@ def _f64(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+def _same_shape(name: str, out: Any, x: np.ndarray) -> np.ndarray:
+    """``out`` as float64, after checking that a layer kept its input's shape."""
+    out = _f64(out)
+    if out.shape != x.shape:
+        raise ToolkitUsageError(
+            f"{name} returned an output of shape {out.shape} for an input of shape {x.shape}: "
+            "it must keep the shape (N, D) of its input"
+        )
+    return out
+
+
 def _forward(params, X, *, mode, dropout=None, batchnorm_forward=None, bn_params=None, rng=None):
     """Scores of the network and the caches of every layer (see the module docstring)."""
+    __tracebackhide__ = True  # noqa: F841 - IPython and pytest hide this frame in tracebacks
     n_layers = _n_layers(params)
     caches = []
     h = X
@@ -154,13 +174,13 @@ def _forward(params, X, *, mode, dropout=None, batchnorm_forward=None, bn_params
         if batchnorm_forward is not None:
             bn_param = bn_params[i - 1]
             bn_param["mode"] = mode
-            h, c_bn = batchnorm_forward(h, params[f"gamma{i}"], params[f"beta{i}"], bn_param)
-            h = _f64(h)
+            out, c_bn = batchnorm_forward(h, params[f"gamma{i}"], params[f"beta{i}"], bn_param)
+            h = _same_shape("batchnorm_forward", out, h)
         h, c_relu = relu_forward(h)
         if dropout is not None:
             drop_fwd, _, p_drop = dropout
-            h, c_drop = drop_fwd(h, p_drop, mode=mode, rng=rng)
-            h = _f64(h)
+            out, c_drop = drop_fwd(h, p_drop, mode=mode, rng=rng)
+            h = _same_shape("dropout_forward", out, h)
         caches.append((c_aff, c_bn, c_relu, c_drop))
     scores, c_aff = affine_forward(h, params[f"W{n_layers}"], params[f"b{n_layers}"])
     caches.append(c_aff)
@@ -169,6 +189,7 @@ def _forward(params, X, *, mode, dropout=None, batchnorm_forward=None, bn_params
 
 def _backward(dscores, caches, *, dropout=None, batchnorm_backward=None):
     """Gradients of all parameters, from the caches of :func:`_forward`."""
+    __tracebackhide__ = True  # noqa: F841
     grads = {}
     n_layers = len(caches)
     dh, grads[f"W{n_layers}"], grads[f"b{n_layers}"] = affine_backward(dscores, caches[-1])
@@ -221,11 +242,12 @@ def evaluate(
     acc : float
         Accuracy in [0, 1].
     """
+    __tracebackhide__ = True  # noqa: F841
     if isinstance(params, History):
         bn_params = params.bn_params if bn_params is None else bn_params
         params = params.params
     if "gamma1" in params and (batchnorm_forward is None or not bn_params):
-        raise ValueError(
+        raise ToolkitUsageError(
             "this network has batch norm: pass batchnorm_forward= and bn_params= "
             "(or a History, which holds the bn_params)"
         )
@@ -244,30 +266,34 @@ def _check_hook(name, value, n, spec):
     if value is None:
         return None
     if not isinstance(value, tuple | list) or len(value) != n:
-        raise ValueError(f"{name} must be None or a tuple {spec}, got {value!r}")
+        raise ToolkitUsageError(f"{name} must be None or a tuple {spec}, got {value!r}")
     for i in range(2):
         if not callable(value[i]):
-            raise ValueError(f"{name}[{i}] must be a function, got {value[i]!r}")
+            raise ToolkitUsageError(f"{name}[{i}] must be a function, got {value[i]!r}")
     return tuple(value)
 
 
 def _check_args(data, hidden_dims, epochs, batch_size, lr, momentum, weight_scale, eval_every):
     for attr in ("X_train", "y_train", "X_val", "y_val"):
         if not hasattr(data, attr):
-            raise ValueError(f"data must have X_train, y_train, X_val, y_val; {attr} is missing")
+            raise ToolkitUsageError(
+                f"data must have X_train, y_train, X_val, y_val; {attr} is missing"
+            )
     if isinstance(hidden_dims, int) or not all(
         isinstance(h, int | np.integer) and not isinstance(h, bool) and h > 0 for h in hidden_dims
     ):
-        raise ValueError(f"hidden_dims must be a list of positive integers, got {hidden_dims!r}")
+        raise ToolkitUsageError(
+            f"hidden_dims must be a list of positive integers, got {hidden_dims!r}"
+        )
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_every", eval_every)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise ToolkitUsageError(f"{name} must be a positive integer, got {value!r}")
     if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        raise ToolkitUsageError(f"lr must be a positive number, got {lr!r}")
     if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        raise ToolkitUsageError(f"momentum must be in [0, 1), got {momentum!r}")
     if weight_scale is not None and not (np.isfinite(weight_scale) and weight_scale > 0):
-        raise ValueError(
+        raise ToolkitUsageError(
             f"weight_scale must be None (He init) or a positive number, got {weight_scale!r}"
         )
 
@@ -276,15 +302,14 @@ def _as_xy(X, y, name):
     X = _f64(X)
     y = np.asarray(y)
     if X.ndim != 2 or y.shape != (X.shape[0],):
-        raise ValueError(f"X_{name} must be (N, D) and y_{name} (N,); got {X.shape} and {y.shape}")
+        raise ToolkitUsageError(
+            f"X_{name} must be (N, D) and y_{name} (N,); got {X.shape} and {y.shape}"
+        )
     if y.size and not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y_{name} must hold integer class labels, got dtype {y.dtype}")
+        raise ToolkitUsageError(f"y_{name} must hold integer class labels, got dtype {y.dtype}")
     return X, y.astype(np.int64)
 
 
-# The matrices here are small (a mini-batch of 50 times a few hundred units): BLAS threads gain
-# nothing, and on a busy 2-core machine OpenBLAS's spinning threads made a 1 s run take 23 s.
-@threadpool_limits.wrap(limits=1, user_api="blas")
 def train_mlp(
     data,
     hidden_dims: Sequence[int],
@@ -328,7 +353,7 @@ def train_mlp(
     lr, momentum : float
         Learning rate :math:`\eta > 0` and momentum :math:`0 \le \mu < 1`.
     weight_scale : float, optional
-        ``None``: He initialisation, :math:`W \sim \mathcal{N}(0, 2/\text{fan\_in})`; a float
+        ``None``: He initialization, :math:`W \sim \mathcal{N}(0, 2/\text{fan\_in})`; a float
         ``s``: :math:`W \sim \mathcal{N}(0, s^2)` for every layer. Biases start at 0, ``gamma``
         at 1 and ``beta`` at 0.
     seed : int
@@ -362,24 +387,62 @@ def train_mlp(
         non-finite (e.g. a learning rate that is far too large) training stops, the network is
         measured once more, and ``History.diverged`` is True; no overflow warnings are printed.
     """
+    __tracebackhide__ = True  # noqa: F841 - a student's error shows its own frames, not ours
+    # The matrices here are small (a mini-batch of 50 times a few hundred units): BLAS threads
+    # gain nothing, and on a busy 2-core machine OpenBLAS's spinning threads made a 1 s run 23 s.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train(
+            data,
+            hidden_dims,
+            epochs,
+            batch_size,
+            lr,
+            momentum,
+            weight_scale,
+            seed,
+            dropout,
+            batchnorm,
+            penalty,
+            progress,
+            eval_every,
+        )
+
+
+def _train(
+    data,
+    hidden_dims,
+    epochs,
+    batch_size,
+    lr,
+    momentum,
+    weight_scale,
+    seed,
+    dropout,
+    batchnorm,
+    penalty,
+    progress,
+    eval_every,
+) -> History:
+    """The body of :func:`train_mlp`, with the BLAS thread limit already set."""
+    __tracebackhide__ = True  # noqa: F841
     _check_args(data, hidden_dims, epochs, batch_size, lr, momentum, weight_scale, eval_every)
     dropout = _check_hook("dropout", dropout, 3, "(dropout_forward, dropout_backward, p_drop)")
     batchnorm = _check_hook("batchnorm", batchnorm, 2, "(batchnorm_forward, batchnorm_backward)")
     penalty = _check_hook("penalty", penalty, 3, "(penalty_fn, penalty_grad_fn, lam)")
     if dropout is not None and not 0 <= dropout[2] < 1:
-        raise ValueError(f"p_drop must be in [0, 1), got {dropout[2]!r}")
+        raise ToolkitUsageError(f"p_drop must be in [0, 1), got {dropout[2]!r}")
     if penalty is not None and not penalty[2] >= 0:
-        raise ValueError(f"the penalty's lam must be >= 0, got {penalty[2]!r}")
+        raise ToolkitUsageError(f"the penalty's lam must be >= 0, got {penalty[2]!r}")
 
     X, y = _as_xy(data.X_train, data.y_train, "train")
     X_val, y_val = _as_xy(data.X_val, data.y_val, "val")
     if X.shape[0] == 0:
-        raise ValueError("the training split is empty")
+        raise ToolkitUsageError("the training split is empty")
     if X_val.shape[1] != X.shape[1]:
-        raise ValueError(f"X_val has {X_val.shape[1]} features, X_train {X.shape[1]}")
+        raise ToolkitUsageError(f"X_val has {X_val.shape[1]} features, X_train {X.shape[1]}")
     classes = getattr(data, "classes", None) or int(max(y.max(), y_val.max(initial=0))) + 1
     if y.min() < 0 or max(y.max(), y_val.max(initial=0)) >= classes:
-        raise ValueError(f"labels must be in 0..{classes - 1}")
+        raise ToolkitUsageError(f"labels must be in 0..{classes - 1}")
 
     rng = np.random.default_rng(seed)
     drop_rng = np.random.default_rng(seed + 1)
@@ -426,6 +489,7 @@ def train_mlp(
     }
 
     def measure(epoch: int) -> None:
+        __tracebackhide__ = True  # noqa: F841
         kw = {"dropout": dropout, "batchnorm_forward": bn_fwd, "bn_params": bn_params}
         scores, _ = _forward(params, X, mode="test", rng=drop_rng, **kw)
         loss, _ = softmax_cross_entropy(scores, y)
@@ -467,7 +531,7 @@ def train_mlp(
                         loss += float(penalty[0](weights, penalty[2]))
                         pgrads = penalty[1](weights, penalty[2])
                         if len(pgrads) != n_layers:
-                            raise ValueError(
+                            raise ToolkitUsageError(
                                 f"penalty_grad_fn returned {len(pgrads)} arrays for "
                                 f"{n_layers} weight matrices"
                             )

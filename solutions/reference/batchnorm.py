@@ -4,19 +4,19 @@ The lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are what nbgra
 it makes the student notebook; the rest of each function (signature and docstring) is the stub.
 
 Conventions (the course contract): ``x`` has shape (N, D), one example per row, and every
-feature (column) is normalised over the mini-batch (axis 0). The batch variance is the *biased*
-one (divide by N, ``ddof=0``), both for normalising and for the running variance. PyTorch uses
-the same biased variance to normalise, but stores the *unbiased* one (divide by N - 1) in
+feature (column) is normalized over the mini-batch (axis 0). The batch variance is the *biased*
+one (divide by N, ``ddof=0``), both for normalizing and for the running variance. PyTorch uses
+the same biased variance to normalize, but stores the *unbiased* one (divide by N - 1) in
 ``running_var``, and its ``momentum`` is ``1 - momentum`` here.
 
 The computation graph that both backward passes differentiate (``cache`` keeps its nodes)::
 
     mu   = mean(x, axis=0)            (D,)    batch mean
-    xc   = x - mu                     (N, D)  centred input
+    xc   = x - mu                     (N, D)  centered input
     var  = mean(xc**2, axis=0)        (D,)    biased batch variance
     std  = sqrt(var + eps)            (D,)
     istd = 1 / std                    (D,)
-    xhat = xc * istd                  (N, D)  normalised input
+    xhat = xc * istd                  (N, D)  normalized input
     out  = gamma * xhat + beta        (N, D)
 
 In test mode ``mu`` and ``var`` are the running statistics: constants, not functions of ``x``.
@@ -28,7 +28,7 @@ import numpy as np
 def batchnorm_forward(x, gamma, beta, bn_param):
     r"""Batch normalization, forward pass.
 
-    In training mode every feature is normalised with the statistics of the current mini-batch,
+    In training mode every feature is normalized with the statistics of the current mini-batch,
     then scaled and shifted by the learnable :math:`\gamma` and :math:`\beta`:
 
     .. math::
@@ -71,7 +71,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     Returns
     -------
     out : ndarray of shape (N, D)
-        Normalised, scaled and shifted output.
+        Normalized, scaled and shifted output.
     cache : dict
         What the backward passes need: the mode and the nodes of the computation graph
         (``x``, ``gamma``, ``eps``, ``mu``, ``xc``, ``var``, ``std``, ``istd``, ``xhat``).

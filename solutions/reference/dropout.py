@@ -30,7 +30,8 @@ def dropout_forward(x, p_drop, mode="train", rng=None):
     p_drop : float
         Probability of **dropping** a unit, ``0 <= p_drop < 1`` (the slides' P%, PyTorch's ``p``).
     mode : {"train", "test"}
-        ``"train"`` applies a fresh random mask; ``"test"`` returns the input unchanged.
+        ``"train"`` applies a fresh random mask; ``"test"`` returns a copy of the input (the same
+        values, a new array).
     rng : numpy.random.Generator, optional
         Source of randomness for the mask; ``np.random.default_rng()`` when omitted.
 
@@ -38,9 +39,16 @@ def dropout_forward(x, p_drop, mode="train", rng=None):
     -------
     out : ndarray of shape (N, D)
         The output, float64.
-    cache : tuple
-        What ``dropout_backward`` needs: ``(mask, scale, mode)``, where ``mask`` is a boolean
-        array of shape (N, D) (True = kept) and ``scale`` is :math:`1/(1-p)`.
+    cache : object
+        Whatever your ``dropout_backward`` needs; it is passed only to that function and no check
+        looks inside it. A natural choice is the tuple ``(mask, scale, mode)``, with ``mask`` of
+        shape (N, D) (True = kept) and ``scale`` :math:`= 1/(1-p)`.
+
+    Raises
+    ------
+    ValueError
+        If ``p_drop`` is not in :math:`[0, 1)` (``p_drop = 1`` would drop everything and divide by
+        zero), or ``mode`` is neither ``"train"`` nor ``"test"``.
     """
     ### BEGIN SOLUTION
     if not 0.0 <= p_drop < 1.0:
@@ -73,8 +81,8 @@ def dropout_backward(dout, cache):
     ----------
     dout : ndarray of shape (N, D)
         Upstream gradient :math:`\partial L / \partial\,\mathrm{out}`.
-    cache : tuple
-        The ``cache`` returned by ``dropout_forward``.
+    cache : object
+        The ``cache`` returned by your ``dropout_forward`` (for the same call).
 
     Returns
     -------

@@ -23,7 +23,7 @@ import numpy as np
 def l1_norm(W):
     r"""Entry-wise L1 norm of a weight matrix.
 
-    .. math:: \lVert W \rVert_1 = \sum_{i,j} |w_{ij}|
+    .. math:: \lVert \operatorname{vec} W \rVert_1 = \sum_{i,j} |w_{ij}|
 
     This is the sum of the absolute values of **all** entries. It is *not*
     ``np.linalg.norm(W, 1)``, which for a matrix is the induced 1-norm (the largest absolute
@@ -39,7 +39,7 @@ def l1_norm(W):
     Returns
     -------
     float
-        :math:`\lVert W \rVert_1`.
+        :math:`\lVert \operatorname{vec} W \rVert_1`.
     """
     ### BEGIN SOLUTION
     return float(np.sum(np.abs(W)))
@@ -49,11 +49,11 @@ def l1_norm(W):
 def l2_norm(W):
     r"""L2 (Frobenius) norm of a weight matrix.
 
-    .. math:: \lVert W \rVert_2 = \sqrt{\sum_{i,j} w_{ij}^2}
+    .. math:: \lVert W \rVert_F = \sqrt{\sum_{i,j} w_{ij}^2}
 
     This is the entry-wise (Frobenius) norm, ``np.linalg.norm(W, 'fro')``, *not* the spectral
     norm ``np.linalg.norm(W, 2)`` (the largest singular value). Note the square root: on the
-    slide's example matrix the sum of squares is 0.78 (that is :math:`\lVert W\rVert_2^2`, the
+    slide's example matrix the sum of squares is 0.78 (that is :math:`\lVert W \rVert_F^2`, the
     quantity the slide shows), and the norm is :math:`\sqrt{0.78} \approx 0.883`.
 
     Parameters
@@ -64,7 +64,7 @@ def l2_norm(W):
     Returns
     -------
     float
-        :math:`\lVert W \rVert_2`.
+        :math:`\lVert W \rVert_F`.
     """
     ### BEGIN SOLUTION
     return float(np.sqrt(np.sum(np.square(W))))
@@ -72,19 +72,19 @@ def l2_norm(W):
 
 
 def l1_penalty(weights, lam):
-    r"""L1 regularisation term of a network.
+    r"""L1 regularization term of a network.
 
-    .. math:: R_1(\theta) = \lambda \sum_{l=1}^{L} \lVert W^{l} \rVert_1
+    .. math:: R_1(\theta) = \lambda \sum_{l=1}^{L} \lVert \operatorname{vec} W^{l} \rVert_1
               = \lambda \sum_{l} \sum_{i,j} |w^{l}_{ij}|
 
-    Only the weight matrices :math:`\{W^1, \dots, W^L\}` are regularised, never the biases.
+    Only the weight matrices :math:`\{W^1, \dots, W^L\}` are regularized, never the biases.
 
     Parameters
     ----------
     weights : list of ndarray
         The weight matrices :math:`W^1, \dots, W^L` (shapes may differ; no biases).
     lam : float
-        Regularisation strength :math:`\lambda \ge 0`.
+        Regularization strength :math:`\lambda \ge 0`.
 
     Returns
     -------
@@ -97,7 +97,7 @@ def l1_penalty(weights, lam):
 
 
 def l1_penalty_grad(weights, lam):
-    r"""Gradient of the L1 regularisation term with respect to every weight matrix.
+    r"""Gradient of the L1 regularization term with respect to every weight matrix.
 
     .. math:: \frac{\partial R_1}{\partial W^{l}} = \lambda\, \operatorname{sign}(W^{l}),
               \qquad
@@ -113,7 +113,7 @@ def l1_penalty_grad(weights, lam):
     weights : list of ndarray
         The weight matrices :math:`W^1, \dots, W^L`.
     lam : float
-        Regularisation strength :math:`\lambda`.
+        Regularization strength :math:`\lambda`.
 
     Returns
     -------
@@ -126,20 +126,20 @@ def l1_penalty_grad(weights, lam):
 
 
 def l2_penalty(weights, lam):
-    r"""L2 regularisation term (weight decay) of a network.
+    r"""L2 regularization term (weight decay) of a network.
 
-    .. math:: R_2(\theta) = \frac{\lambda}{2} \sum_{l=1}^{L} \lVert W^{l} \rVert_2^2
+    .. math:: R_2(\theta) = \frac{\lambda}{2} \sum_{l=1}^{L} \lVert W^{l} \rVert_F^2
               = \frac{\lambda}{2} \sum_{l} \sum_{i,j} \left(w^{l}_{ij}\right)^2
 
     The norm is squared (no square root) and halved, so that the gradient is simply
-    :math:`\lambda W`. Only weight matrices are regularised, never the biases.
+    :math:`\lambda W`. Only weight matrices are regularized, never the biases.
 
     Parameters
     ----------
     weights : list of ndarray
         The weight matrices :math:`W^1, \dots, W^L` (shapes may differ; no biases).
     lam : float
-        Regularisation strength :math:`\lambda \ge 0`.
+        Regularization strength :math:`\lambda \ge 0`.
 
     Returns
     -------
@@ -152,7 +152,7 @@ def l2_penalty(weights, lam):
 
 
 def l2_penalty_grad(weights, lam):
-    r"""Gradient of the L2 regularisation term with respect to every weight matrix.
+    r"""Gradient of the L2 regularization term with respect to every weight matrix.
 
     .. math:: \frac{\partial R_2}{\partial W^{l}} = \lambda\, W^{l}
 
@@ -164,7 +164,7 @@ def l2_penalty_grad(weights, lam):
     weights : list of ndarray
         The weight matrices :math:`W^1, \dots, W^L`.
     lam : float
-        Regularisation strength :math:`\lambda`.
+        Regularization strength :math:`\lambda`.
 
     Returns
     -------

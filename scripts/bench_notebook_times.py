@@ -1,0 +1,86 @@
+"""Measure how long each solution notebook takes top to bottom: the default run and ``FULL=1``.
+
+Budgets (docs/experiments.md): the default run at most 30 s per notebook on 2 cores, ``FULL=1`` at
+most 3 minutes. Each notebook is executed with nbclient in a fresh kernel; the figures are the wall
+time and the kernel's own CPU time (user + system; on a busy machine the wall time is inflated by the
+other processes, the CPU time much less). Writes ``docs/figures/bench_notebook_times.json``.
+
+Usage::
+
+    python scripts/bench_notebook_times.py                 # default run of every notebook
+    python scripts/bench_notebook_times.py --full          # and the FULL=1 run
+    python scripts/bench_notebook_times.py 02_dropout      # only some notebooks
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "figures" / "bench_notebook_times.json"
+CPU_CELL = (
+    "import resource as _r\n_u = _r.getrusage(_r.RUSAGE_SELF)\nprint(_u.ru_utime + _u.ru_stime)"
+)
+
+
+def run(path: Path, full: bool) -> dict[str, float]:
+    """Wall and kernel CPU seconds of one notebook, top to bottom."""
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(CPU_CELL))
+    env = {k: v for k, v in os.environ.items() if k not in ("NBGRADER_EXECUTION", "DNN_KIT_QUICK")}
+    env["FULL"] = "1" if full else "0"
+    start = time.perf_counter()
+    client = NotebookClient(notebook, timeout=900, kernel_name="python3")
+    client.execute(env=env)
+    wall = time.perf_counter() - start
+    return {
+        "wall_s": round(wall, 1),
+        "kernel_cpu_s": round(float(notebook.cells[-1].outputs[0].text), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="e.g. 02_dropout (default: all)")
+    parser.add_argument("--full", action="store_true", help="also measure the FULL=1 run")
+    args = parser.parse_args()
+    paths = sorted(
+        p
+        for p in (ROOT / "solutions").glob("*/*.ipynb")
+        if p.parent.name == p.stem and (not args.notebooks or p.stem in args.notebooks)
+    )
+    figures = {}
+    load_before = os.getloadavg()[0]
+    for path in paths:
+        for full in (False, True) if args.full else (False,):
+            key = f"{path.stem}{' FULL=1' if full else ''}"
+            figures[key] = run(path, full)
+            print(key, figures[key], flush=True)
+    record = {
+        "script": "scripts/bench_notebook_times.py",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "quiet": f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
+        },
+        "figures": figures,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
