@@ -294,22 +294,12 @@ def test_fake_protocol_lines_on_every_inherited_descriptor(tmp_path, reference):
     ) + UNSCALED_FORWARD
     result = grade(submission(tmp_path, forward), reference)
     assert (result.score, failed(result)) == (0, ALL_CHECKS)
-    malformed = "the process sent a malformed result"
-    desync = (
-        "the process sent something that is not this case's result "
-        "(did the code write to the grader's channel?)"
-    )
-    gave_up = "not run: too many crashes or time-outs before it"
-    # the fake events are judged (their empty outputs fail); each real event that then arrives
-    # out of step ends that child; after 8 restarts the rest is not run
-    assert {c.check.id: [case.message for case in c.cases] for c in result.checks} == {
-        "dropout_test_mode": [malformed, malformed],
-        "dropout_train_forward": [malformed, desync, desync],
-        "dropout_backward": [desync, desync],
-        "dropout_fresh_mask": [desync, desync],
-        "dropout_hidden_forward": [desync, desync, desync],
-        "dropout_hidden_backward": [gave_up, gave_up, gave_up],
-    }
+    # the first fake case event has a field the child never sends: the channel is untrusted,
+    # so that ends the run, and every case not yet judged carries the reason (no restarts)
+    interfered = "the submission interfered with the grader: a case event with unexpected fields"
+    assert {case.message for c in result.checks for case in c.cases} == {interfered}
+    assert interfered in result.notes
+    assert not result.grader_failure
 
 
 def test_a_submission_cannot_leave_anything_for_the_next_one(tmp_path, reference):

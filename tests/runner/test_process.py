@@ -11,6 +11,7 @@ from grader.runner import process
 from grader.runner.process import (
     EOF,
     GARBAGE,
+    OVERSIZED,
     TIMEOUT,
     Limits,
     _EventReader,
@@ -46,9 +47,9 @@ def test_garbage_and_timeouts():
     assert reader_with(b'{"unfinished": ', close=False).next(time.monotonic() + 0.1) == TIMEOUT
 
 
-def test_an_oversized_event_is_garbage(monkeypatch):
+def test_an_oversized_event_is_refused(monkeypatch):
     monkeypatch.setattr(process, "MAX_EVENT_BYTES", 1000)
-    assert reader_with(b"x" * 5000).next(time.monotonic() + 1) == GARBAGE
+    assert reader_with(b"x" * 5000).next(time.monotonic() + 1) == OVERSIZED
 
 
 def test_death_reasons():
