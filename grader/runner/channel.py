@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from grader.runner.child import MAX_CELL_ERRORS, MAX_SEQUENCE
+from grader.runner.child import MAX_CELL_ERRORS, MAX_SEQUENCE, cut
 
 INTERFERED = "the submission interfered with the grader"
 
@@ -36,13 +36,6 @@ KINDS = {"ndarray", "scalar", "sequence", "none", "other", "unsupported"}
 
 class Interference(ValueError):
     """An event that the genuine child never sends: the submission wrote to the channel."""
-
-
-def cut(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with a marker saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"… [{len(text) - limit} more characters cut by the grader]"
 
 
 def _text(value, limit: int, what: str) -> str:
