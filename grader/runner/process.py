@@ -50,6 +50,8 @@ class Limits:
     max_restarts: int = 8
     processes: int = 32  # processes and threads of one run (sandbox only)
     tmp_bytes: int = 64 * 2**20  # its private /tmp and /dev/shm (sandbox only)
+    student_seconds: float = 300.0  # all of one student's notebooks in a batch (grader.budget)
+    batch_seconds: float = 3600.0  # no notebook of a batch starts after this (grader.budget)
 
     def for_child(self, run_mode: str) -> dict:
         """What the fork server applies to a run."""
