@@ -218,9 +218,21 @@ def _set_limits(limits: dict) -> None:
 def _read_only_dev() -> None:
     """/dev of the sandbox is one tmpfs shared by every run of the server (writable in
     user-namespace mode): each run sees it read-only in its own mount namespace. Device nodes
-    on a read-only mount still open for writing (/dev/null, /dev/zero)."""
+    on a read-only mount still open for writing (/dev/null, /dev/zero).
+
+    Flags the kernel locked on the mount (when the server's user namespace is nested below the
+    one that mounted /dev, as with bwrap's --disable-userns) must be kept, or the remount fails.
+    """
+    kept = os.statvfs("/dev").f_flag
     flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC
+    for st_flag, ms_flag in _ST_TO_MS.items():
+        if kept & st_flag:
+            flags |= ms_flag
     _call(_libc.mount, None, b"/dev", None, ctypes.c_ulong(flags), None, what="remount /dev")
+
+
+# statvfs flags -> the mount flags that keep them (nodev and the atime behaviour)
+_ST_TO_MS = {os.ST_NODEV: MS_NODEV, os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, 4096: 1 << 21}
 
 
 def _runner(mode: str, uid: int, limits: dict, program: bytes | None, setup_fd: int) -> None:

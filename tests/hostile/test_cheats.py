@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 
+import numpy
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_FORWARD,
     FULL,
@@ -28,6 +30,7 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
 )
 
 from grader.runner import sandbox
+from grader.runner.sandbox import RUNNER_DIR
 
 FORWARD_CELL = answer_cell("dropout_forward")
 BACKWARD_CELL = answer_cell("dropout_backward")
@@ -171,10 +174,13 @@ def test_writing_next_to_other_submissions_and_into_the_grader(tmp_path, referen
     )
     result = grade(submission(tmp_path, forward), reference)
     assert (result.score, failed(result)) == (FULL, [])
-    assert (
-        f"cell {FORWARD_CELL} raised RuntimeError: ['FileNotFoundError', 'PermissionError']"
-        in result.notes
-    )
+    # what the sandbox shows is read-only: a file of another uid refuses first (EACCES); in
+    # user-namespace mode the grader's own files are the run's, so the read-only mount does
+    visible = [RUNNER_DIR / "child.py", Path(numpy.__file__), RUNNER_DIR / "forkserver.py"]
+    own = sandbox.mode() == "userns" and any(p.stat().st_uid == os.geteuid() for p in visible)
+    others = sandbox.mode() == "uid" or any(p.stat().st_uid != os.geteuid() for p in visible)
+    expected = ["FileNotFoundError"] + ["OSError"] * own + ["PermissionError"] * others
+    assert f"cell {FORWARD_CELL} raised RuntimeError: {expected}" in result.notes
     assert (other.read_bytes(), os.stat(other).st_mtime_ns) == other_state
     assert sorted(os.listdir(other.parent)) == ["02_dropout.ipynb"]
     assert os.listdir(store) == []
