@@ -2,7 +2,7 @@
 
 The issue's hole (10) shows only when the grader is not root (isolation ``bwrap+userns``):
 there /dev belonged to the sandbox's user and every run could write to it. Run this module
-as an unprivileged user too (CI does; see docs/security.md), where it failed before.
+as an unprivileged user too (see docs/grading-limits.md), where it failed before.
 """
 
 from __future__ import annotations
