@@ -23,7 +23,6 @@ from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.base import CaseResult, CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
 from grader.runner import sandbox
-from grader.runner.channel import INTERFERED
 from grader.runner.judging import judge_event, wire_case
 from grader.runner.process import DEFAULT_LIMITS, ISOLATION, Limits, run_in_child
 from grader.runner.submission import (
@@ -209,8 +208,8 @@ def _grade_loaded(
     outcome = run_in_child(submission.cells, wire, limits, strict=include_hidden)
     result.isolation = outcome.isolation
     ready = outcome.ready or {}
-    if str(ready.get("fatal", "")).startswith(INTERFERED):
-        result.notes.append(ready["fatal"])
+    if outcome.interference:
+        result.notes.append(outcome.interference)
     for error in ready.get("cell_errors", []):
         result.notes.append(f"cell {error['cell']} raised {error['type']}: {error['message']}")
     for warning in ready.get("warnings", []):

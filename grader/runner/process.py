@@ -79,6 +79,7 @@ class RunOutcome:
     seconds: float = 0.0
     restarts: int = 0
     received: int = 0  # bytes read from the child's channel, all attempts together
+    interference: str = ""  # why the run was ended for interfering with the grader, if it was
 
 
 def death_reason(code: int | None, limits: Limits) -> str:
@@ -327,6 +328,10 @@ def run_in_child(
                 for c in pending
                 if c["key"] not in outcome.events and c["key"] not in outcome.failures
             ]
+            if status == "interfered":
+                outcome.interference = ready["fatal"]
+            if outcome.received > MAX_RUN_BYTES:  # every further read would be refused
+                status, ready = "cells-failed", _fatal(f"not run: {_oversized()}")
             if status in ("cells-failed", "interfered"):
                 # this attempt's reason: an earlier attempt's cells may have run fine
                 why = ready.get("fatal") or "not run: the cells failed"
