@@ -26,7 +26,7 @@ IDLE = "import time\ntime.sleep(1.2)\n" + CORRECT_FORWARD.replace(
     "    if mode", "    time.sleep(0.9)\n    if mode", 1
 )
 LIMITS = Limits(cells_seconds=1.5, case_seconds=1.0, total_seconds=3.0)
-SLACK = 1.5  # loading, judging and starting a child are outside a run's own clock
+SLACK = 3.0  # loading, judging and starting a child are outside a run's own clock
 
 
 def idle_class(tmp_path, idle_notebooks: int):

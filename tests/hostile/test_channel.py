@@ -216,7 +216,7 @@ def test_cells_that_run_out_of_time_again_after_a_restart(tmp_path, reference):
     """Found while automating: a case times out, the child restarts, and its cells then run
     into the submission's total time. Before: "grader failure: KeyError('fatal')" (the first
     attempt's ``ready`` was read). Now each case has its own reason."""
-    limits = Limits(cells_seconds=3.0, case_seconds=2.0, total_seconds=5.0)
+    limits = Limits(cells_seconds=4.0, case_seconds=2.0, total_seconds=5.0)
     cell = "import time\ntime.sleep(2)\n"
     forward = "def dropout_forward(x, p_drop, mode='train', rng=None):\n    while True: pass\n"
     path = submission(tmp_path, cell + forward)
@@ -230,7 +230,7 @@ def test_cells_that_run_out_of_time_again_after_a_restart(tmp_path, reference):
 
 def test_variant_cells_out_of_time_after_a_crash(tmp_path, reference):
     """Variant: the first case ends the process (``os._exit``) instead of looping."""
-    limits = Limits(cells_seconds=3.0, case_seconds=2.0, total_seconds=4.0)
+    limits = Limits(cells_seconds=4.0, case_seconds=2.0, total_seconds=4.0)
     cell = "import os, time\ntime.sleep(2.5)\n"
     forward = UNSCALED_FORWARD.replace("    if mode", "    os._exit(3)\n    if mode", 1)
     result = grade(submission(tmp_path, cell + forward), reference, limits=limits)
