@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         help="keep every result in this folder: a re-run grades only new or changed notebooks",
     )
     _add_store_options(grade)
+    _add_budget_options(grade)
     grade.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
 
     export = sub.add_parser(
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--store", type=Path, help="result store (default: COURSE/.grader-cache)")
     _add_store_options(export)
+    _add_budget_options(export)
     export.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
     export.add_argument(
         "--salt",
@@ -207,6 +209,23 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of the reference solutions (default: the repository's solutions/)",
     )
     return parser
+
+
+def _add_budget_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--student-budget",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="time for all of one student's notebooks (default 300)",
+    )
+    parser.add_argument(
+        "--batch-budget",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="no notebook starts after this; a re-run grades the rest (default 3600)",
+    )
 
 
 def _add_bookkeeping_options(parser: argparse.ArgumentParser) -> None:
@@ -321,7 +340,15 @@ def _setup(args):
     if unknown:
         print(f"error: no submissions from --student {', '.join(unknown)}", file=sys.stderr)
         return 2
-    limits = Limits(case_seconds=args.timeout, memory_bytes=args.memory * 2**20)
+    if min(args.student_budget, args.batch_budget) <= 0:
+        print("error: --student-budget and --batch-budget must be positive", file=sys.stderr)
+        return 2
+    limits = Limits(
+        case_seconds=args.timeout,
+        memory_bytes=args.memory * 2**20,
+        student_seconds=args.student_budget,
+        batch_seconds=args.batch_budget,
+    )
     return reference, targets, limits, points
 
 
@@ -413,7 +440,19 @@ def _grade(args) -> int:
         print(f"wrote {args.out} ({len(results)} notebooks)", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return 1 if any(r.grader_failure for r in results) else 0
+    return _exit_code(results, args.store)
+
+
+def _exit_code(results, store_dir: Path | None) -> int:
+    """1 when the grader failed on a notebook or the batch budget left some unstarted."""
+    unstarted = sum(not r.final for r in results)
+    if unstarted:
+        again = "run the same command again" + ("" if store_dir else " with --store DIR")
+        print(
+            f"{unstarted} notebook(s) not graded yet (the batch budget ran out): {again}",
+            file=sys.stderr,
+        )
+    return 1 if unstarted or any(r.grader_failure for r in results) else 0
 
 
 def _export(args) -> int:
@@ -463,7 +502,7 @@ def _export(args) -> int:
     print(f"{len(graded)} notebooks, {report.feedback} feedback files", file=sys.stderr)
     for what, where in report.written.items():
         print(f"  {what:<32} {where}", file=sys.stderr)
-    return 1 if any(g.result.grader_failure for g in graded) else 0
+    return _exit_code([g.result for g in graded], store_dir)
 
 
 def _bundle(args) -> int:

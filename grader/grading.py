@@ -7,6 +7,7 @@ call plans in a child process → judge every returned value here, in the truste
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.budget import Budget, Refusal
 from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.base import CaseResult, CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
@@ -78,12 +80,14 @@ def grade_notebook(
     except SubmissionError as exc:
         result = _ungradable(target, str(exc))
         result.seconds = time.perf_counter() - start
+        result.limits = dataclasses.asdict(limits)
         return result
     submission.student = target.student
     result = _grade_loaded(
         submission, include_hidden, salt or salt_from_environment(), reference, limits
     )
     result.seconds = time.perf_counter() - start
+    result.limits = dataclasses.asdict(limits)
     return result
 
 
@@ -179,6 +183,8 @@ def _grade_loaded(
     outcome = run_in_child(submission.cells, wire, limits, strict=include_hidden)
     result.isolation = outcome.isolation
     ready = outcome.ready or {}
+    if outcome.interference:
+        result.notes.append(outcome.interference)
     for error in ready.get("cell_errors", []):
         result.notes.append(f"cell {error['cell']} raised {error['type']}: {error['message']}")
     for warning in ready.get("warnings", []):
@@ -211,6 +217,9 @@ def grade_many(
     """Grade notebooks in parallel (each in its own sandboxed child); results keep input order.
 
     ``on_result(index, result)`` is called (from a worker thread) as soon as each result exists.
+    The batch keeps to ``limits.student_seconds`` per student and ``limits.batch_seconds`` in
+    all (:mod:`grader.budget`): notebooks the batch budget leaves unstarted get a non-final
+    result (``final=False``, never stored) that a re-run grades.
     Raises :class:`~grader.runner.sandbox.SandboxUnavailable` at once when ``CI=true`` and the
     bubblewrap sandbox cannot be used; elsewhere that is a loud warning.
     """
@@ -218,21 +227,40 @@ def grade_many(
 
     if include_hidden:  # grading for real: fail now (CI) or warn once, before any work
         sandbox.require()
+    budget = Budget(limits)
 
     def one(indexed: tuple[int, Target]) -> SubmissionResult:
         index, target = indexed
-        try:
-            result = grade_notebook(
-                target, include_hidden=include_hidden, salt=salt, reference=reference, limits=limits
-            )
-        except Exception as exc:  # noqa: BLE001 - the grader's own bug: still a result, flagged
-            result = SubmissionResult(
-                target.path,
-                target.assignment or "unknown",
-                target.student,
-                error=f"grader failure: {exc!r}",
-                grader_failure=True,
-            )
+        student = target.student or str(target.path)  # a loose notebook is its own student
+        granted = budget.grant(student)
+        if isinstance(granted, Refusal):
+            result = _ungradable(target, granted.reason)
+            result.final = granted.final
+        else:
+            start = time.monotonic()
+            try:
+                result = grade_notebook(
+                    target,
+                    include_hidden=include_hidden,
+                    salt=salt,
+                    reference=reference,
+                    limits=granted,
+                )
+            except Exception as exc:  # noqa: BLE001 - the grader's own bug: a result, flagged
+                result = SubmissionResult(
+                    target.path,
+                    target.assignment or "unknown",
+                    target.student,
+                    error=f"grader failure: {exc!r}",
+                    grader_failure=True,
+                )
+            budget.settle(student, granted, time.monotonic() - start)
+        # the batch's limits, with the time this notebook was given
+        result.limits = dataclasses.asdict(limits) | {
+            "total_seconds": limits.total_seconds
+            if isinstance(granted, Refusal)
+            else granted.total_seconds
+        }
         if on_result is not None:
             on_result(index, result)
         return result

@@ -29,6 +29,8 @@ class SubmissionResult:
     seconds: float = 0.0
     isolation: str = NOT_RUN
     kit_version: str = __version__
+    limits: dict = field(default_factory=dict)  # the limits and budgets it was graded under
+    final: bool = True  # False: not graded yet (a spent batch budget); never stored
 
     @property
     def score(self) -> float:

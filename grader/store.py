@@ -106,7 +106,10 @@ class Context:
             "checks": check_set_fingerprint(),
             "salt": salt_hash(self.salt),
             "reference": reference_fingerprint(self.reference),
-            "limits": dataclasses.asdict(self.limits),
+            # the batch budget never changes a final result (what it stops is not stored)
+            "limits": {
+                k: v for k, v in dataclasses.asdict(self.limits).items() if k != "batch_seconds"
+            },
             "hidden": self.include_hidden,
             "name": target.path.name,
             "assignment": target.assignment or assignment_from_path(target.path) or "",
@@ -331,8 +334,9 @@ class BatchSummary:
 
 
 def cacheable(result: SubmissionResult) -> bool:
-    """The grader's own failures are not remembered: the next run tries again."""
-    if result.grader_failure:
+    """The grader's own failures, and notebooks not graded yet, are not remembered: the next
+    run tries again."""
+    if result.grader_failure or not result.final:
         return False
     return not any(c.error.startswith("grader problem") for c in result.checks)
 

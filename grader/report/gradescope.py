@@ -36,6 +36,8 @@ def results_json(result: SubmissionResult, *, submitted_at: str = "") -> dict:
         "notebook": str(result.path),
         "isolation": result.isolation,
         "kit_version": result.kit_version,
+        "limits": result.limits,  # what it was graded under (seconds, bytes, budgets)
+        "final": result.final,
     }
     if submitted_at:
         extra["timestamp"] = submitted_at

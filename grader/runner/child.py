@@ -53,6 +53,18 @@ import numpy as np
 MAX_SEQUENCE = 64  # a returned list longer than this is cut (and reported as such)
 MAX_ELEMENTS = 2**22  # a returned array larger than this is not sent back (no check needs it)
 MAX_CELL_ERRORS = 20
+NAME_CHARS = 200  # a type name sent back is cut to this (a class name may be megabytes long)
+TEXT_CHARS = 500  # an exception message or a warning
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a marker saying how much was cut.
+
+    The parent cuts everything it receives again (this process is the student's); cutting here
+    as well keeps an honest event small."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [{len(text) - limit} more characters cut by the grader]"
 
 
 class PlanError(Exception):
@@ -97,7 +109,7 @@ def encode_value(value, depth: int = 0) -> dict:
     Only plain numeric data leaves the child. An ndarray subclass is reduced to a base ndarray
     first, so whatever comparisons it overrides never reach the parent.
     """
-    type_name = type(value).__name__
+    type_name = cut(type(value).__name__, NAME_CHARS)
     if value is None:
         return {"kind": "none", "type": "NoneType"}
     if isinstance(value, np.ndarray):
@@ -195,10 +207,9 @@ def describe_exception(exc: BaseException, student_files: tuple[str, ...] = ("<c
         for f in traceback.extract_tb(exc.__traceback__)
         if f.filename.startswith(student_files)
     ]
-    message = str(exc)
-    if len(message) > 500:
-        message = message[:500] + "…"
-    return {"type": type(exc).__name__, "message": message, "trace": "\n".join(frames[-5:])}
+    message = cut(str(exc), TEXT_CHARS)
+    trace = cut("\n".join(frames[-5:]), 8 * TEXT_CHARS)
+    return {"type": cut(type(exc).__name__, NAME_CHARS), "message": message, "trace": trace}
 
 
 @contextlib.contextmanager
@@ -235,7 +246,7 @@ class _CappedText(io.TextIOBase):
 def warning_texts(caught) -> list[str]:
     seen = []
     for w in caught:
-        text = f"{w.category.__name__}: {w.message}"
+        text = cut(f"{cut(w.category.__name__, NAME_CHARS)}: {w.message}", TEXT_CHARS)
         if text not in seen:
             seen.append(text)
     return seen[:10]
@@ -250,7 +261,11 @@ def run_case(namespace: dict, case: dict, inputs: dict, limit: int) -> dict:
             values = run_plan(namespace, case["plan"], case["returns"], inputs)
             event["outputs"] = {k: encode_value(v) for k, v in values.items()}
         except PlanError as exc:
-            event["error"] = {"type": "PlanError", "message": str(exc), "trace": ""}
+            event["error"] = {
+                "type": "PlanError",
+                "message": cut(str(exc), TEXT_CHARS),
+                "trace": "",
+            }
         except RecursionError as exc:
             event["error"] = describe_exception(exc)
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything, even SystemExit

@@ -11,12 +11,19 @@ Control protocol (``SOCK_SEQPACKET``, one JSON object per message)::
     parent → server   {"op": "run", "uid": U, "limits": {...}}   + fds [request memfd, event pipe]
     server → parent   {"ok": true} | {"ok": false, "error": "..."}
     parent → server   {"op": "end", "kill": bool, "grace": seconds}
-    server → parent   {"status": exit code (negative: killed by that signal), "killed": bool}
+    server → parent   {"status": exit code (negative: killed by that signal), "killed": bool,
+                       "setup_error": null | "why the run could not be prepared"}
+
+The child's event pipe carries only what the child (and so the student's code) writes: it is
+untrusted. A run that cannot be prepared (before any student code) says so on a setup pipe that
+is closed before the student's code starts, read by the monitor and reported on this control
+socket, which no run ever holds.
 
 A run is three processes::
 
     server ── monitor (still privileged; unshares mount, PID and IPC namespaces; waits)
-                 └── runner: PID 1 of a fresh PID namespace, its own /tmp and /dev/shm,
+                 └── runner: PID 1 of a fresh PID namespace, its own /tmp and /dev/shm, a
+                     read-only /dev (its device nodes still work),
                      rlimits, then drops to an unprivileged uid (root mode) or all capabilities
                      (user-namespace mode), no_new_privs, seccomp, and runs the student's code.
 
@@ -49,13 +56,15 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWCGROUP = 0x02000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_SECCOMP = 1, 4, 22
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 SECCOMP_MODE_FILTER = 2
 
 # fixed descriptor numbers in the monitor and the runner
 REQUEST_FD, EVENT_FD, STATUS_FD = 3, 4, 5
+SETUP_ERROR_CHARS = 2000
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -206,9 +215,34 @@ def _set_limits(limits: dict) -> None:
 
 
 # --------------------------------------------------------------------------- one run
-def _runner(mode: str, uid: int, limits: dict, program: bytes | None) -> None:
-    """PID 1 of the run's namespace: private mounts, limits, drop privileges, run the student."""
+def _read_only_dev() -> None:
+    """/dev of the sandbox is one tmpfs shared by every run of the server (writable in
+    user-namespace mode): each run sees it read-only in its own mount namespace. Device nodes
+    on a read-only mount still open for writing (/dev/null, /dev/zero).
+
+    Flags the kernel locked on the mount (when the server's user namespace is nested below the
+    one that mounted /dev, as with bwrap's --disable-userns) must be kept, or the remount fails.
+    """
+    kept = os.statvfs("/dev").f_flag
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC
+    for st_flag, ms_flag in _ST_TO_MS.items():
+        if kept & st_flag:
+            flags |= ms_flag
+    _call(_libc.mount, None, b"/dev", None, ctypes.c_ulong(flags), None, what="remount /dev")
+
+
+# statvfs flags -> the mount flags that keep them (nodev and the atime behaviour)
+_ST_TO_MS = {os.ST_NODEV: MS_NODEV, os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, 4096: 1 << 21}
+
+
+def _runner(mode: str, uid: int, limits: dict, program: bytes | None, setup_fd: int) -> None:
+    """PID 1 of the run's namespace: private mounts, limits, drop privileges, run the student.
+
+    A failure before the student's code runs is written to ``setup_fd`` (the monitor reports
+    it on the control socket); that descriptor is closed before the student's code starts.
+    """
     try:
+        _read_only_dev()
         size = int(limits["tmp_bytes"])
         owner = f"uid={uid},gid={uid}" if mode == "uid" else ""
         for target in ("/tmp", "/dev/shm"):
@@ -228,9 +262,10 @@ def _runner(mode: str, uid: int, limits: dict, program: bytes | None) -> None:
         random.seed()
         child.np.random.seed()
     except BaseException as exc:  # noqa: BLE001 - nothing of the student's has run yet
-        message = json.dumps({"event": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"})
-        os.write(EVENT_FD, message.encode() + b"\n")
+        message = f"{type(exc).__name__}: {exc}"[:SETUP_ERROR_CHARS]
+        os.write(setup_fd, message.encode(errors="replace"))
         os._exit(126)
+    os.close(setup_fd)  # from here on, everything this process writes is the student's
     child.run_with_fds(REQUEST_FD, EVENT_FD)
     os._exit(0)
 
@@ -246,17 +281,24 @@ def _monitor(message: dict, mode: str, program: bytes | None) -> None:
         _call(
             _libc.mount, None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None, what="mount"
         )
+        setup_r, setup_w = os.pipe()
         pid = os.fork()
     except BaseException as exc:  # noqa: BLE001
         os.write(status_w, f"error {exc}\n".encode())
         os._exit(1)
     if pid == 0:
         os.close(status_w)
-        _runner(mode, uid, limits, program)
+        os.close(setup_r)
+        _runner(mode, uid, limits, program, setup_w)
+    os.close(setup_w)
     os.close(REQUEST_FD)
     os.close(EVENT_FD)
     os.write(status_w, f"pid {pid}\n".encode())
     _, status = os.waitpid(pid, 0)
+    setup_error = os.read(setup_r, SETUP_ERROR_CHARS * 4)  # the runner wrote it before exiting
+    if setup_error:
+        os.write(status_w, b"setup " + json.dumps(setup_error.decode(errors="replace")).encode())
+        os.write(status_w, b"\n")
     os.write(status_w, f"status {os.waitstatus_to_exitcode(status)}\n".encode())
     os._exit(0)
 
@@ -336,13 +378,23 @@ class Server:
         self.end(True, 0)
         return {"ok": False, "error": f"could not start the run ({line or 'no answer'})"}
 
+    def _final_line(self, deadline: float | None, found: dict) -> str | None:
+        """The monitor's last line (``status N``), noting a ``setup`` line before it."""
+        while True:
+            line = self._status_line(deadline)
+            if line and line.startswith("setup "):
+                found["setup_error"] = json.loads(line[len("setup ") :])
+                continue
+            return line
+
     def end(self, kill: bool, grace: float) -> dict:
         if self.monitor is None:
-            return {"status": None, "killed": False}
+            return {"status": None, "killed": False, "setup_error": None}
         killed = False
         line = None
+        found: dict = {"setup_error": None}
         if not kill:
-            line = self._status_line(time.monotonic() + grace)
+            line = self._final_line(time.monotonic() + grace, found)
         if not line:
             if self.runner is not None:
                 try:
@@ -350,12 +402,12 @@ class Server:
                     killed = True
                 except ProcessLookupError:
                     pass
-            line = self._status_line(None)
+            line = self._final_line(None, found)
         os.waitpid(self.monitor, 0)
         os.close(self.status_r)
         self.monitor = self.runner = self.status_r = None
         status = int(line.split()[1]) if line and line.startswith("status ") else None
-        return {"status": status, "killed": killed}
+        return {"status": status, "killed": killed, **found}
 
 
 def main() -> None:

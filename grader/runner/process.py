@@ -25,13 +25,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.runner import child, sandbox
+from grader.runner import channel, child, sandbox
+from grader.runner.channel import INTERFERED, Interference
 from grader.runner.sandbox import FALLBACK, SandboxError
 
 CHILD_SCRIPT = Path(child.__file__).resolve()
-MAX_EVENT_BYTES = 128 * 2**20
+MAX_EVENT_BYTES = 64 * 2**20  # one event (an encoded array of the child's largest, and more)
+MAX_RUN_BYTES = 256 * 2**20  # everything one submission's processes may send, restarts included
 ISOLATION = "none (nothing was run)"  # until a run says which isolation it had
-TIMEOUT, EOF, GARBAGE = "timeout", "eof", "garbage"
+TIMEOUT, EOF, GARBAGE, OVERSIZED = "timeout", "eof", "garbage", "oversized"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Limits:
     max_restarts: int = 8
     processes: int = 32  # processes and threads of one run (sandbox only)
     tmp_bytes: int = 64 * 2**20  # its private /tmp and /dev/shm (sandbox only)
+    student_seconds: float = 300.0  # all of one student's notebooks in a batch (grader.budget)
+    batch_seconds: float = 3600.0  # no notebook of a batch starts after this (grader.budget)
 
     def for_child(self, run_mode: str) -> dict:
         """What the fork server applies to a run."""
@@ -74,6 +78,8 @@ class RunOutcome:
     isolation: str = ISOLATION
     seconds: float = 0.0
     restarts: int = 0
+    received: int = 0  # bytes read from the child's channel, all attempts together
+    interference: str = ""  # why the run was ended for interfering with the grader, if it was
 
 
 def death_reason(code: int | None, limits: Limits) -> str:
@@ -99,10 +105,15 @@ def death_reason(code: int | None, limits: Limits) -> str:
 
 
 class _EventReader:
-    """Reads newline-delimited JSON events from a pipe with deadlines and a size cap."""
+    """Reads newline-delimited JSON events from a pipe with deadlines and size caps.
 
-    def __init__(self, fd: int):
+    ``outcome.received`` counts every byte read for the submission; past ``MAX_RUN_BYTES`` (or
+    one line past ``MAX_EVENT_BYTES``) the reader answers OVERSIZED and reads no more.
+    """
+
+    def __init__(self, fd: int, outcome: RunOutcome | None = None):
         self.fd = fd
+        self.outcome = outcome if outcome is not None else RunOutcome()
         self.chunks: list[bytes] = []  # the unfinished line, in pieces (no quadratic copying)
         self.size = 0
         self.selector = selectors.DefaultSelector()
@@ -113,7 +124,7 @@ class _EventReader:
             pass
 
     def next(self, deadline: float) -> dict | str:
-        """An event, or TIMEOUT, EOF (the child is gone), GARBAGE (not an event)."""
+        """An event, or TIMEOUT, EOF (the child is gone), GARBAGE (not an event), OVERSIZED."""
         while not self.chunks or b"\n" not in self.chunks[-1]:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.selector.select(remaining):
@@ -123,8 +134,10 @@ class _EventReader:
                 return EOF
             self.chunks.append(chunk)
             self.size += len(chunk)
-            if self.size > MAX_EVENT_BYTES:
-                return GARBAGE
+            self.outcome.received += len(chunk)
+            if self.size > MAX_EVENT_BYTES or self.outcome.received > MAX_RUN_BYTES:
+                self.chunks, self.size = [], 0
+                return OVERSIZED
         buffer = b"".join(self.chunks)
         line, rest = buffer.split(b"\n", 1)
         self.chunks, self.size = ([rest], len(rest)) if rest else ([], 0)
@@ -147,6 +160,7 @@ class _Attempt:
     def __init__(self) -> None:
         self.done = False
         self.code: int | None = None
+        self.setup_error: str | None = None  # the sandbox could not prepare the run (trusted)
 
     def finish(self, kill: bool) -> int | None:
         if not self.done:
@@ -168,10 +182,12 @@ class _ForkedAttempt(_Attempt):
         if server is None:
             return None
         try:
-            return server.end(self.handle, kill=kill)
+            code = server.end(self.handle, kill=kill)
         except SandboxError:
             self.runner.discard()
             return None
+        self.setup_error = self.handle.setup_error
+        return code
 
 
 class _SubprocessAttempt(_Attempt):
@@ -284,9 +300,12 @@ def run_in_child(
 
     ``cases`` are wire-ready dicts: ``{"key", "plan", "returns", "inputs": {name: npy base64}}``.
     ``strict=False`` (a student's self-check) uses the sandbox when it can, silently.
-    Raises :class:`SandboxError` only when the sandbox itself keeps failing (never because of
-    anything the submission does), and :class:`~grader.runner.sandbox.SandboxUnavailable` when
-    ``strict`` and the sandbox is required but unavailable.
+    Everything the child sends is checked and capped by :mod:`grader.runner.channel`; a child
+    that sends what the genuine child never does has interfered: its remaining cases fail with
+    that reason and it is not restarted. Raises :class:`SandboxError` only when the sandbox
+    itself fails (reported by the fork server, never by the child), and
+    :class:`~grader.runner.sandbox.SandboxUnavailable` when ``strict`` and the sandbox is
+    required but unavailable.
     """
     outcome = RunOutcome()
     start = time.monotonic()
@@ -302,16 +321,22 @@ def run_in_child(
                 break
             status, ready = _one_child(runner, cells, pending, limits, outcome, start)
             outcome.isolation = runner.isolation
-            if outcome.ready is None:
+            if outcome.ready is None or (outcome.ready.get("fatal") and not ready.get("fatal")):
                 outcome.ready = ready
             pending = [
                 c
                 for c in pending
                 if c["key"] not in outcome.events and c["key"] not in outcome.failures
             ]
-            if status == "cells-failed":
+            if status == "interfered":
+                outcome.interference = ready["fatal"]
+            if outcome.received > MAX_RUN_BYTES:  # every further read would be refused
+                status, ready = "cells-failed", _fatal(f"not run: {_oversized()}")
+            if status in ("cells-failed", "interfered"):
+                # this attempt's reason: an earlier attempt's cells may have run fine
+                why = ready.get("fatal") or "not run: the cells failed"
                 for case in pending:
-                    outcome.failures[case["key"]] = outcome.ready["fatal"]
+                    outcome.failures[case["key"]] = why
                 break
             if not pending:
                 break
@@ -339,49 +364,70 @@ def _fatal(why: str) -> dict:
     return {"fatal": why, "cell_errors": [], "stdout": "", "warnings": []}
 
 
+def _oversized() -> str:
+    return (
+        f"the process sent more than {MAX_EVENT_BYTES // 2**20} MiB in one result, or "
+        f"{MAX_RUN_BYTES // 2**20} MiB in all (results are capped)"
+    )
+
+
 def _one_child(runner: _Runner, cells, cases, limits: Limits, outcome: RunOutcome, start: float):
+    """One attempt: ``("done"|"restart"|"cells-failed"|"interfered", ready or fatal)``."""
     attempt = runner.start(_request(cells, cases, limits))
-    reader = _EventReader(attempt.fd)
+    reader = _EventReader(attempt.fd, outcome)
     end_of_budget = start + limits.total_seconds
     try:
         event = reader.next(min(time.monotonic() + limits.cells_seconds, end_of_budget))
-        if isinstance(event, dict) and event.get("event") == "sandbox_error":
-            attempt.finish(kill=True)
-            runner.discard()
-            raise SandboxError(f"the sandbox could not start a run: {event.get('message')}")
-        if not isinstance(event, dict) or event.get("event") != "ready":
+        if isinstance(event, dict) or event == GARBAGE:
+            try:
+                if event == GARBAGE or event.get("event") != "ready":
+                    raise Interference(
+                        "while the cells ran, it sent something that is not a result"
+                    )
+                ready = channel.ready_event(event, limits.output_chars)
+            except Interference as exc:
+                attempt.finish(kill=True)
+                return "interfered", _fatal(f"{INTERFERED}: {exc}")
+        else:
             if event == TIMEOUT:
                 attempt.finish(kill=True)
-                why = f"your cells did not finish within {limits.cells_seconds:.0f} s (an endless loop?)"
+                if time.monotonic() >= end_of_budget:
+                    why = f"not run: the submission used its {limits.total_seconds:.0f} s"
+                else:
+                    why = f"your cells did not finish within {limits.cells_seconds:.0f} s (an endless loop?)"
             elif event == EOF:
                 why = f"{death_reason(attempt.finish(kill=False), limits)} while your cells ran"
+                if attempt.setup_error is not None:  # the fork server says so, never the child
+                    runner.discard()
+                    raise SandboxError(f"the sandbox could not start a run: {attempt.setup_error}")
             else:
                 attempt.finish(kill=True)
-                why = "while your cells ran, the process sent something that is not a result"
+                why = f"while your cells ran, {_oversized()}"
             return "cells-failed", _fatal(why)
-        ready = event
         for case in cases:
+            key = case["key"]
             event = reader.next(min(time.monotonic() + limits.case_seconds, end_of_budget))
-            if (
-                isinstance(event, dict)
-                and event.get("event") == "case"
-                and event.get("key") == case["key"]
-            ):
-                outcome.events[case["key"]] = event
-                continue
+            if isinstance(event, dict) or event == GARBAGE:
+                try:
+                    if event == GARBAGE or event.get("event") != "case":
+                        raise Interference("it sent something that is not a case's result")
+                    outcome.events[key] = channel.case_event(
+                        event, key, case["returns"], limits.output_chars
+                    )
+                    continue
+                except Interference as exc:
+                    attempt.finish(kill=True)
+                    return "interfered", {**ready, "fatal": f"{INTERFERED}: {exc}"}
             if event == TIMEOUT:
                 attempt.finish(kill=True)
-                outcome.failures[case["key"]] = (
+                outcome.failures[key] = (
                     f"timed out after {limits.case_seconds:.0f} s (an endless loop?)"
                 )
             elif event == EOF:
-                outcome.failures[case["key"]] = death_reason(attempt.finish(kill=False), limits)
+                outcome.failures[key] = death_reason(attempt.finish(kill=False), limits)
             else:
                 attempt.finish(kill=True)
-                outcome.failures[case["key"]] = (
-                    "the process sent something that is not this case's result "
-                    "(did the code write to the grader's channel?)"
-                )
+                outcome.failures[key] = _oversized()
             return "restart", ready
         return "done", ready
     finally:

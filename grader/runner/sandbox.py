@@ -278,6 +278,7 @@ class RunHandle:
 
     fd: int
     server: ForkServer
+    setup_error: str | None = None  # set by :meth:`ForkServer.end`: the run could not be prepared
 
 
 class ForkServer:
@@ -388,6 +389,7 @@ class ForkServer:
         except OSError as exc:
             raise SandboxError(f"the sandbox is gone ({exc})") from None
         answer = self._receive(CONTROL_TIMEOUT + grace)
+        handle.setup_error = answer.get("setup_error")
         status = answer.get("status")
         return int(status) if isinstance(status, int) else None
 
@@ -532,7 +534,7 @@ def trial_run(server: ForkServer) -> None:
     except ValueError:
         event = {}
     if event.get("event") != "ready":
-        raise SandboxError(f"a trial run failed: {event.get('message') or 'no answer'}")
+        raise SandboxError(f"a trial run failed: {handle.setup_error or 'no answer'}")
 
 
 TRIAL_LIMITS = {

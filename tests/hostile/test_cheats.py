@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 
+import numpy
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_FORWARD,
     FULL,
@@ -28,6 +30,7 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
 )
 
 from grader.runner import sandbox
+from grader.runner.sandbox import RUNNER_DIR
 
 FORWARD_CELL = answer_cell("dropout_forward")
 BACKWARD_CELL = answer_cell("dropout_backward")
@@ -171,10 +174,13 @@ def test_writing_next_to_other_submissions_and_into_the_grader(tmp_path, referen
     )
     result = grade(submission(tmp_path, forward), reference)
     assert (result.score, failed(result)) == (FULL, [])
-    assert (
-        f"cell {FORWARD_CELL} raised RuntimeError: ['FileNotFoundError', 'PermissionError']"
-        in result.notes
-    )
+    # what the sandbox shows is read-only: a file of another uid refuses first (EACCES); in
+    # user-namespace mode the grader's own files are the run's, so the read-only mount does
+    visible = [RUNNER_DIR / "child.py", Path(numpy.__file__), RUNNER_DIR / "forkserver.py"]
+    own = sandbox.mode() == "userns" and any(p.stat().st_uid == os.geteuid() for p in visible)
+    others = sandbox.mode() == "uid" or any(p.stat().st_uid != os.geteuid() for p in visible)
+    expected = ["FileNotFoundError"] + ["OSError"] * own + ["PermissionError"] * others
+    assert f"cell {FORWARD_CELL} raised RuntimeError: {expected}" in result.notes
     assert (other.read_bytes(), os.stat(other).st_mtime_ns) == other_state
     assert sorted(os.listdir(other.parent)) == ["02_dropout.ipynb"]
     assert os.listdir(store) == []
@@ -294,22 +300,12 @@ def test_fake_protocol_lines_on_every_inherited_descriptor(tmp_path, reference):
     ) + UNSCALED_FORWARD
     result = grade(submission(tmp_path, forward), reference)
     assert (result.score, failed(result)) == (0, ALL_CHECKS)
-    malformed = "the process sent a malformed result"
-    desync = (
-        "the process sent something that is not this case's result "
-        "(did the code write to the grader's channel?)"
-    )
-    gave_up = "not run: too many crashes or time-outs before it"
-    # the fake events are judged (their empty outputs fail); each real event that then arrives
-    # out of step ends that child; after 8 restarts the rest is not run
-    assert {c.check.id: [case.message for case in c.cases] for c in result.checks} == {
-        "dropout_test_mode": [malformed, malformed],
-        "dropout_train_forward": [malformed, desync, desync],
-        "dropout_backward": [desync, desync],
-        "dropout_fresh_mask": [desync, desync],
-        "dropout_hidden_forward": [desync, desync, desync],
-        "dropout_hidden_backward": [gave_up, gave_up, gave_up],
-    }
+    # the first fake case event has a field the child never sends: the channel is untrusted,
+    # so that ends the run, and every case not yet judged carries the reason (no restarts)
+    interfered = "the submission interfered with the grader: a case event with unexpected fields"
+    assert {case.message for c in result.checks for case in c.cases} == {interfered}
+    assert interfered in result.notes
+    assert not result.grader_failure
 
 
 def test_a_submission_cannot_leave_anything_for_the_next_one(tmp_path, reference):

@@ -11,6 +11,7 @@ from grader.runner import process
 from grader.runner.process import (
     EOF,
     GARBAGE,
+    OVERSIZED,
     TIMEOUT,
     Limits,
     _EventReader,
@@ -46,9 +47,26 @@ def test_garbage_and_timeouts():
     assert reader_with(b'{"unfinished": ', close=False).next(time.monotonic() + 0.1) == TIMEOUT
 
 
-def test_an_oversized_event_is_garbage(monkeypatch):
+def test_an_oversized_event_is_refused(monkeypatch):
     monkeypatch.setattr(process, "MAX_EVENT_BYTES", 1000)
-    assert reader_with(b"x" * 5000).next(time.monotonic() + 1) == GARBAGE
+    assert reader_with(b"x" * 5000).next(time.monotonic() + 1) == OVERSIZED
+
+
+def test_all_events_of_a_submission_together_are_capped(monkeypatch):
+    """Each event under the cap, but together (over every restart) more than a submission may
+    send: the reader refuses, and keeps refusing."""
+    monkeypatch.setattr(process, "MAX_RUN_BYTES", 1000)
+    line = b'{"event": "case", "pad": "' + b"x" * 500 + b'"}\n'
+    read_end, write_end = os.pipe()
+    reader = _EventReader(read_end)
+    os.write(write_end, line)
+    assert reader.next(time.monotonic() + 1)["event"] == "case"
+    os.write(write_end, line)
+    assert reader.next(time.monotonic() + 1) == OVERSIZED
+    os.write(write_end, b'{"event": "done"}\n')
+    assert reader.next(time.monotonic() + 1) == OVERSIZED
+    assert reader.outcome.received > 1000
+    os.close(write_end)
 
 
 def test_death_reasons():

@@ -1,0 +1,77 @@
+"""Time budgets of a batch: no student, and no batch, runs longer than the instructor allows.
+
+Each notebook is already bounded by its :class:`~grader.runner.process.Limits` (cells, each
+case, ``total_seconds`` for the whole run). A student with many notebooks, each idling just under
+those limits, would still stall the class; so would a large class on a slow machine. Two more
+bounds close that:
+
+* **per student** (``Limits.student_seconds``): a notebook gets at most what its student has
+  left, reserved when it starts (so notebooks of one student graded in parallel cannot overrun
+  together) and settled when it ends. A student whose budget is spent gets a final result for
+  each further notebook: not graded, 0 points, the reason stated;
+* **per batch** (``Limits.batch_seconds``): once spent, no further notebook starts; those get a
+  **non-final** result (never stored), so the same command run again grades them, with the
+  store supplying everything already graded. Notebooks running when it is spent finish within
+  their own ``total_seconds``.
+
+With the defaults (300 s per student, 3600 s per batch) a 300-student class is bounded by an
+hour plus one notebook's limit per worker, whatever the submissions do; honest notebooks take
+about a second each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import defaultdict
+
+from grader.runner.process import Limits
+
+MIN_GRANT = 1.0  # a notebook gets at least this long, or is not started
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """Why a notebook is not started; ``final`` is False when a re-run will grade it."""
+
+    reason: str
+    final: bool
+
+
+class Budget:
+    """The time left to each student and to the batch; safe to use from worker threads."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.start = time.monotonic()
+        self.used: dict[str, float] = defaultdict(float)
+        self.reserved: dict[str, float] = defaultdict(float)
+        self.lock = threading.Lock()
+
+    def grant(self, student: str) -> Limits | Refusal:
+        """The limits to run ``student``'s next notebook with, or why it does not start."""
+        limits = self.limits
+        with self.lock:
+            if time.monotonic() - self.start >= limits.batch_seconds:
+                return Refusal(
+                    f"not graded yet: the batch used its budget of {limits.batch_seconds:.0f} s "
+                    "before this notebook started; run the same command again to grade it",
+                    final=False,
+                )
+            left = limits.student_seconds - self.used[student] - self.reserved[student]
+            if left < MIN_GRANT:
+                return Refusal(
+                    f"not graded: this student's notebooks used the budget of "
+                    f"{limits.student_seconds:.0f} s per student",
+                    final=True,
+                )
+            seconds = min(limits.total_seconds, left)
+            self.reserved[student] += seconds
+        return dataclasses.replace(limits, total_seconds=seconds)
+
+    def settle(self, student: str, granted: Limits, seconds: float) -> None:
+        """The notebook that was granted ``granted`` is done after ``seconds``."""
+        with self.lock:
+            self.reserved[student] -= granted.total_seconds
+            self.used[student] += seconds
