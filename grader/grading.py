@@ -20,6 +20,7 @@ from grader import __version__
 from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.base import CaseResult, CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
+from grader.layout import Target, find_submissions
 from grader.runner import sandbox
 from grader.runner.judging import judge_event, wire_case
 from grader.runner.process import DEFAULT_LIMITS, ISOLATION, Limits, run_in_child
@@ -54,36 +55,10 @@ class SubmissionResult:
         return float(sum(c.check.points for c in self.checks))
 
 
-@dataclass(frozen=True)
-class Target:
-    """A notebook to grade and who submitted it (from the nbgrader layout when there is one)."""
-
-    path: Path
-    student: str = ""
-    assignment: str | None = None
-
-
 def discover(paths: list[Path]) -> list[Target]:
-    """Notebooks under ``paths``. ``submitted/<student>/<assignment>/<nb>.ipynb`` is recognised."""
-    targets: list[Target] = []
-    for path in paths:
-        if path.is_file():
-            targets.append(_target(path))
-            continue
-        for notebook in sorted(path.rglob("*.ipynb")):
-            if ".ipynb_checkpoints" not in notebook.parts:
-                targets.append(_target(notebook))
-    return targets
-
-
-def _target(path: Path) -> Target:
-    parts = path.resolve().parts
-    if "submitted" in parts:
-        i = len(parts) - 1 - parts[::-1].index("submitted")
-        rest = parts[i + 1 :]
-        if len(rest) == 3:  # student / assignment / notebook
-            return Target(path, student=rest[0], assignment=None)
-    return Target(path, student="")
+    """The notebooks to grade under ``paths``, identity from the layout (see :mod:`grader.layout`);
+    what is found but not graded is in :func:`grader.layout.find_submissions`'s report."""
+    return find_submissions(paths).targets
 
 
 def grade_notebook(
@@ -183,7 +158,7 @@ def _grade_loaded(
         submission.sha256,
         notes=list(submission.notes),
     )
-    if submission.identified_by != "metadata":
+    if submission.identified_by not in ("metadata", "layout"):
         result.notes.append(
             f"assignment {submission.assignment} recognised by its {submission.identified_by}"
         )
@@ -234,12 +209,13 @@ def grade_many(
     """Grade notebooks in parallel (each in its own sandboxed child); results keep input order.
 
     ``on_result(index, result)`` is called (from a worker thread) as soon as each result exists.
-    Raises :class:`~grader.runner.sandbox.SandboxUnavailable` at once when ``CI=true`` and the
-    bubblewrap sandbox cannot be used; elsewhere that is a loud warning.
+    Raises :class:`~grader.runner.sandbox.SandboxUnavailable` at once when the bubblewrap
+    sandbox cannot be used, unless ``DNN_KIT_SANDBOX=off`` (``--no-sandbox``) allows the
+    rlimits-only fallback (then a loud warning): grading fails closed.
     """
     from tqdm.auto import tqdm
 
-    if include_hidden:  # grading for real: fail now (CI) or warn once, before any work
+    if include_hidden:  # grading for real: refuse now without the sandbox, before any work
         sandbox.require()
 
     def one(indexed: tuple[int, Target]) -> SubmissionResult:

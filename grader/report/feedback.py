@@ -17,7 +17,11 @@ from grader.checks.base import CheckResult
 from grader.grading import SubmissionResult
 from grader.runner.judging import hints_for
 
-HIDDEN_NOTE = "hidden check: it runs on inputs you have not seen; only its result is shown"
+HIDDEN_NOTE = (
+    "hidden check: it runs on inputs you have not seen; shown are its score and, for each case, "
+    "what kind of case it is (shapes, p_drop) and how your result differed, never its inputs, "
+    "expected values or code"
+)
 WRITTEN_NOTE = "Written answers (the short questions) are graded by hand and are not included here."
 
 
@@ -93,13 +97,33 @@ def _fence(text: str) -> str:
 
 
 def _md_cell(text: str) -> str:
+    """A trusted text (the kit's own titles and hints) on one line of a Markdown table or list."""
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+_MD_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def md_text(text: object) -> str:
+    """Text that came from a submission, for one line of Markdown: it renders as exactly these
+    characters. Every ASCII punctuation character is backslash-escaped (CommonMark allows it for
+    all of them), so no emphasis, link, autolink, heading, list or table syntax survives; ``&``,
+    ``<`` and ``>`` become entities, so no raw HTML does; line breaks become spaces."""
+    escaped = _MD_PUNCTUATION.sub(lambda m: "\\" + m.group(0), str(text))
+    escaped = re.sub(r"[&<>]", lambda m: _MD_ENTITIES[m.group(0)], escaped)
+    return re.sub(r"[\r\n]+", " ", escaped)
+
+
 def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "") -> str:
-    """The feedback file for one notebook, in Markdown."""
-    out = [f"# Feedback: {_md_cell(result.assignment)}", ""]
-    out += [f"- **{name}:** {_md_cell(value)}" for name, value in _header(result, submitted_at)]
+    """The feedback file for one notebook, in Markdown.
+
+    Whatever came from the submission (its file name, student id, notes, case messages, type
+    and exception names) is escaped with :func:`md_text` or fenced (:func:`_fence`), so it shows
+    as text: no raw HTML, no links, no fake "Score" line.
+    """
+    out = [f"# Feedback: {md_text(result.assignment)}", ""]
+    out += [f"- **{name}:** {md_text(value)}" for name, value in _header(result, submitted_at)]
     out += [
         "",
         f"**Score: {_points(result.score)} / {_points(result.max_score)}** (autograded checks)",
@@ -117,7 +141,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "") -> st
         hidden = " *(hidden)*" if c.check.hidden else ""
         status = "passed" if c.passed else "**failed**"
         out.append(
-            f"| `{c.check.id}`: {_md_cell(c.check.title)}{hidden} "
+            f"| `{c.check.id}`: {md_text(c.check.title)}{hidden} "
             f"| {_points(c.score)} / {_points(c.check.points)} | {status} |"
         )
     out.append("")
@@ -126,7 +150,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "") -> st
         out += ["## Details", ""]
     for c in detailed:
         out += [
-            f"### `{c.check.id}`: {_md_cell(c.check.title)} ({_points(c.score)} / {_points(c.check.points)})",
+            f"### `{c.check.id}`: {md_text(c.check.title)} ({_points(c.score)} / {_points(c.check.points)})",
             "",
         ]
         if c.check.hidden:
@@ -134,11 +158,11 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "") -> st
         if c.error:
             out += [_fence(c.error), ""]
         for passed, name, message, notes in _case_lines(c):
-            line = f"- {'PASS' if passed else '**FAIL**'} {_md_cell(name)}"
+            line = f"- {'PASS' if passed else '**FAIL**'} {md_text(name)}"
             out.append(line)
             if message:
                 out += ["", "  " + _fence(message).replace("\n", "\n  "), ""]
-            out += [f"  - note: {_md_cell(note)}" for note in notes]
+            out += [f"  - note: {md_text(note)}" for note in notes]
         out.append("")
         for d in c.diagnosis:
             if d in MISCONCEPTIONS:
@@ -150,7 +174,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "") -> st
                 ]
     if result.notes:
         out += ["## Notes", ""]
-        out += [f"- {_md_cell(note)}" for note in result.notes]
+        out += [f"- {md_text(note)}" for note in result.notes]
         out.append("")
     out += [f"*{WRITTEN_NOTE}*", ""]
     return "\n".join(out)
