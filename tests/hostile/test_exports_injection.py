@@ -27,7 +27,6 @@ from hostile_helpers import (  # noqa: F401
 from markdown_it import MarkdownIt
 
 from grader.grading import Target, grade_notebook
-from grader.layout import find_submissions
 from grader.report.exports import graded_csv
 from grader.report.feedback import feedback_markdown
 from grader.report.tables import results_csv
@@ -55,8 +54,9 @@ def test_a_formula_as_a_student_folder_is_not_graded(tmp_path):
     """Layer 1: ``=HYPERLINK(...)`` is not a valid student id, so it never reaches a CSV."""
     root = tmp_path / "submitted"
     write(root / FORMULA / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", filled())
-    found = find_submissions([root])
-    assert found.targets == []
+    from grader.grading import discover
+
+    assert discover([root]) == []
     done = subprocess.run(
         [sys.executable, "-m", "grader", "grade", str(root), "--format", "csv", "--no-progress"],
         cwd=ROOT,

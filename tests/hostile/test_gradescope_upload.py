@@ -17,7 +17,6 @@ from hostile_helpers import ROOT, filled, real_sandbox, released, write  # noqa:
 
 from grader.checks import checks_for
 from grader.report.bundle import SETUP_SH
-from grader.report.gradescope import choose_upload
 
 ASSIGNMENT = "02_dropout"
 FULL = sum(c.points for c in checks_for(ASSIGNMENT))
@@ -82,6 +81,8 @@ def test_without_the_expected_name_the_content_decides(tmp_path):
     shutil.copyfile(CORRECT_BN, upload / "a_batchnorm.ipynb")
     write(upload / "b_mine.ipynb", filled())
     write(upload / "c_stub.ipynb", released())
+    from grader.report.gradescope import choose_upload
+
     target, unused = choose_upload(upload, ASSIGNMENT)
     assert (target.path.name, target.assignment) == ("b_mine.ipynb", ASSIGNMENT)
     assert sorted(p.name for p, _ in unused) == ["a_batchnorm.ipynb", "c_stub.ipynb"]

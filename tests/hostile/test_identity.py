@@ -19,12 +19,23 @@ from hostile_helpers import ROOT, filled, real_sandbox, released, write  # noqa:
 
 from grader.checks import checks_for
 from grader.grading import discover, grade_notebook
-from grader.layout import ManifestError, find_submissions, read_manifest
 
 ASSIGNMENT = "02_dropout"
 FULL = sum(c.points for c in checks_for(ASSIGNMENT))  # public and hidden
 SAMPLE = ROOT / "data" / "sample_class" / "submitted"
 CORRECT_BN = SAMPLE / "bashir" / "03_batchnorm" / "03_batchnorm.ipynb"
+
+
+def find_submissions(paths):
+    from grader.layout import find_submissions as find  # imported late: the old code has none
+
+    return find(paths)
+
+
+def read_manifest(path):
+    from grader.layout import read_manifest as read
+
+    return read(path)
 
 
 def grader_cli(*args: str) -> subprocess.CompletedProcess:
@@ -233,6 +244,8 @@ def test_a_bad_manifest_is_refused_whole(tmp_path, rows, problem):
     manifest.write_text(
         json.dumps([dict(zip(("student", "assignment", "path"), r, strict=True)) for r in rows])
     )
+    from grader.layout import ManifestError
+
     with pytest.raises(ManifestError, match=problem):
         read_manifest(manifest)
     done = grader_cli("grade", "--manifest", str(manifest), "--no-progress")
