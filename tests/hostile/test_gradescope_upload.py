@@ -81,6 +81,9 @@ def test_without_the_expected_name_the_content_decides(tmp_path):
     shutil.copyfile(CORRECT_BN, upload / "a_batchnorm.ipynb")
     write(upload / "b_mine.ipynb", filled())
     write(upload / "c_stub.ipynb", released())
+    data = gradescope(upload, tmp_path / "results.json", "--assignment", ASSIGNMENT)
+    assert (data["score"], data["max_score"]) == (FULL, FULL)
+    assert Path(data["extra_data"]["notebook"]).name == "b_mine.ipynb"
     from grader.report.gradescope import choose_upload
 
     target, unused = choose_upload(upload, ASSIGNMENT)

@@ -144,10 +144,10 @@ def test_only_the_layout_depth_is_graded(tmp_path):
     extra = nb(root, "alice", ASSIGNMENT, "copy.ipynb")
     deeper = [nb(root, "alice", ASSIGNMENT, "d", f"{i}.ipynb") for i in range(5)]
     shallow = nb(root, "alice", "stray.ipynb")
-    found = find_submissions([root])
-    assert [(t.path, t.student, t.assignment) for t in found.targets] == [
+    assert [(t.path, t.student, t.assignment) for t in discover([root])] == [
         (expected, "alice", ASSIGNMENT)
     ]
+    found = find_submissions([root])
     assert sorted(p for p, _ in found.skipped) == sorted([extra, *deeper, shallow])
 
 
@@ -155,20 +155,20 @@ def test_several_notebooks_without_the_expected_name_are_ambiguous(tmp_path):
     """Variant: two notebooks, neither named 02_dropout.ipynb: none graded, the reason says why."""
     root = tmp_path / "submitted"
     a, b = (nb(root, "alice", ASSIGNMENT, f"{n}.ipynb") for n in ("a", "b"))
+    assert discover([root]) == []
     found = find_submissions([root])
-    assert found.targets == []
     assert sorted(p for p, _ in found.skipped) == [a, b]
     assert all("ambiguous" in why for _, why in found.skipped)
     lone = nb(root, "bob", ASSIGNMENT, "my_work.ipynb")  # a lone notebook keeps its own name
-    assert [(t.path, t.student) for t in find_submissions([root]).targets] == [(lone, "bob")]
+    assert [(t.path, t.student) for t in discover([root])] == [(lone, "bob")]
 
 
 def test_a_folder_that_is_not_an_assignment_is_not_graded(tmp_path):
     """Variant: alice invents an assignment folder; her notebook there is reported, not graded."""
     root = tmp_path / "submitted"
     made_up = nb(root, "alice", "bonus_points", "bonus_points.ipynb")
-    found = find_submissions([root])
-    assert found.targets == [] and [p for p, _ in found.skipped] == [made_up]
+    assert discover([root]) == []
+    assert [p for p, _ in find_submissions([root]).skipped] == [made_up]
 
 
 @pytest.mark.parametrize(
@@ -178,8 +178,9 @@ def test_a_student_id_that_is_not_valid_never_reaches_a_report(tmp_path, name):
     """Identity strings are validated before they reach a path, a CSV, a gradebook or a page."""
     root = tmp_path / "submitted"
     path = nb(root, name, ASSIGNMENT, f"{ASSIGNMENT}.ipynb")
+    assert discover([root]) == []
     found = find_submissions([root])
-    assert found.targets == [] and [p for p, _ in found.skipped] == [path]
+    assert [p for p, _ in found.skipped] == [path]
     assert "not a valid student id" in found.skipped[0][1]
 
 
@@ -216,8 +217,6 @@ def test_a_manifest_names_each_submission(tmp_path):
     manifest.write_text(
         f"student,assignment,path\nalice,{ASSIGNMENT},inbox/deep/submitted/bob/{ASSIGNMENT}/whatever.ipynb\n"
     )
-    (target,) = read_manifest(manifest).targets
-    assert (target.student, target.assignment) == ("alice", ASSIGNMENT)
     done = grader_cli("grade", "--manifest", str(manifest), "--format", "json", "--no-progress")
     assert done.returncode == 0, done.stderr
     (data,) = json.loads(done.stdout)
@@ -244,9 +243,9 @@ def test_a_bad_manifest_is_refused_whole(tmp_path, rows, problem):
     manifest.write_text(
         json.dumps([dict(zip(("student", "assignment", "path"), r, strict=True)) for r in rows])
     )
+    done = grader_cli("grade", "--manifest", str(manifest), "--no-progress")
+    assert done.returncode == 2 and problem in done.stderr
     from grader.layout import ManifestError
 
     with pytest.raises(ManifestError, match=problem):
         read_manifest(manifest)
-    done = grader_cli("grade", "--manifest", str(manifest), "--no-progress")
-    assert done.returncode == 2 and problem in done.stderr
