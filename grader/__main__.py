@@ -464,11 +464,6 @@ def _export(args) -> int:
         return setup
     reference, targets, limits, points = setup
     reference_dir = references.locate(args.reference)
-    problem = _course_overlaps_inputs(args.course, args.paths, targets)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    _warn_default_salt(args.salt)
     if reference_dir is not None and args.course.resolve() in (
         reference_dir.parent.resolve(),
         reference_dir.parent.parent.resolve(),
@@ -479,6 +474,11 @@ def _export(args) -> int:
             file=sys.stderr,
         )
         return 2
+    problem = _course_overlaps_inputs(args.course, args.paths, targets)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    _warn_default_salt(args.salt)
     store_dir = args.store or default_store(args.course)
     try:
         graded = _graded(args, reference, targets, limits, store_dir)
