@@ -103,7 +103,7 @@ def autograde_with_nbgrader(
         student = target.student or _student_from_name(target, i)
         try:
             notebook, _ = read_notebook(target.path)
-            assignment, _ = identify(notebook, target.path)
+            assignment = target.assignment or identify(notebook, target.path)[0]  # layout first
         except SubmissionError as exc:
             results.append(NbgraderResult(student, "unknown", error=str(exc)))
             continue
