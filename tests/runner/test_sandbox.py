@@ -16,7 +16,8 @@ from grader.runner.process import DEFAULT_LIMITS, Limits, run_in_child
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_bwrap = pytest.mark.skipif(
-    sandbox.bwrap_path() is None and not sandbox.in_ci(), reason="bubblewrap is not installed"
+    sandbox.bwrap_path() is None and not sandbox.in_ci(),
+    reason="SECURITY SUITE NOT RUN: bubblewrap is not installed (apt-get install bubblewrap)",
 )
 
 
