@@ -52,10 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
-        help="notebooks or folders (nbgrader's submitted/<student>/<assignment>/ is recognised)",
+        help="notebooks or folders: PATH/<student>/<assignment>/<notebook>.ipynb (nbgrader's "
+        "submitted/ layout), or loose notebooks (see docs/security.md: identity from the layout)",
     )
+    _add_grading_options(grade)
     grade.add_argument(
         "--jobs",
         type=int,
@@ -97,8 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         "COURSE/exports/class_report.html.",
     )
     export.add_argument(
-        "paths", nargs="+", type=Path, help="notebooks or folders (nbgrader's submitted/ layout)"
+        "paths",
+        nargs="*",
+        type=Path,
+        help="notebooks or folders: PATH/<student>/<assignment>/<notebook>.ipynb, or loose notebooks",
     )
+    _add_grading_options(export)
     export.add_argument(
         "--course", type=Path, required=True, help="nbgrader course directory (created if needed)"
     )
@@ -150,7 +156,9 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="the zip to write, e.g. autograder.zip"
     )
     bundle.add_argument(
-        "--assignment", help="grade every upload as this assignment (default: recognise it)"
+        "--assignment",
+        required=True,
+        help="the assignment every upload is graded as (one notebook per upload)",
     )
     bundle.add_argument(
         "--salt",
@@ -173,7 +181,16 @@ def _parser() -> argparse.ArgumentParser:
     gradescope.add_argument(
         "--results", type=Path, default=Path("/autograder/results/results.json")
     )
-    gradescope.add_argument("--assignment", help="grade every notebook as this assignment")
+    gradescope.add_argument(
+        "--assignment",
+        help="the assignment of the upload: its one notebook named <assignment>.ipynb, else the "
+        "one whose content is that assignment's, is graded (default: the upload's only notebook)",
+    )
+    gradescope.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade even without a working bubblewrap sandbox (student code could read the answers)",
+    )
     gradescope.add_argument("--reference", type=Path, help="folder of the reference solutions")
     gradescope.add_argument("--salt-file", type=Path, help="file holding the course-private salt")
     gradescope.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
@@ -198,6 +215,12 @@ def _parser() -> argparse.ArgumentParser:
         "--course",
         type=Path,
         help="course directory to create or reuse (default: a new temporary one)",
+    )
+    stock.add_argument(
+        "--trusted",
+        action="store_true",
+        help="required: the notebooks are trusted (nbgrader runs them in one kernel with its "
+        "tests, unsandboxed; a hostile notebook can read files and fake its grade there)",
     )
     stock.add_argument(
         "--salt",
@@ -266,6 +289,43 @@ def _bookkeeping(args):
     return roster, policy, extensions
 
 
+def _add_grading_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the batch-grading commands: a manifest, and the sandbox policy."""
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="CSV (header student,assignment,path) or JSON list naming each submission "
+        "explicitly, instead of (or besides) PATHs",
+    )
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade even without a working bubblewrap sandbox (same as DNN_KIT_SANDBOX=off): "
+        "student code could then read the references and other submissions",
+    )
+
+
+def _sandbox_policy(args) -> None:
+    """``--no-sandbox`` is DNN_KIT_SANDBOX=off for this process (read by the grader only)."""
+    if getattr(args, "no_sandbox", False):
+        os.environ["DNN_KIT_SANDBOX"] = "off"
+
+
+def _warn_default_salt(salt: str | None) -> str:
+    """The salt in use; a warning on stderr when it is the repository's public default."""
+    from grader.checks.base import DEFAULT_SALT
+    from grader.checks.cases import salt_from_environment
+
+    salt = salt or salt_from_environment()
+    if salt == DEFAULT_SALT:
+        print(
+            "warning: hidden inputs use the repository's public default salt; pass --salt (or "
+            "set DNN_KIT_SALT) so students cannot rebuild them",
+            file=sys.stderr,
+        )
+    return salt
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="regrade everything, even what the store has"
@@ -309,10 +369,13 @@ def _setup(args):
     Returns (reference, targets, limits, points) or an exit code.
     """
     from grader import references
-    from grader.grading import discover
+    from grader.layout import ManifestError, find_submissions, read_manifest
     from grader.report.points import PointsError, load_points
     from grader.runner.process import Limits
 
+    if not args.paths and not args.manifest:
+        print("error: give PATHs or --manifest FILE", file=sys.stderr)
+        return 2
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         print(f"error: not found: {', '.join(map(str, missing))}", file=sys.stderr)
@@ -332,10 +395,35 @@ def _setup(args):
             file=sys.stderr,
         )
         return 2
-    targets = discover(args.paths)
+    found = find_submissions(args.paths)
+    if args.manifest:
+        try:
+            listed = read_manifest(args.manifest)
+        except ManifestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        found.targets += listed.targets
+    for message in found.messages():
+        print(message, file=sys.stderr)
+    targets = list(dict.fromkeys(found.targets))  # a notebook given twice is graded once
     if not targets:
-        print("error: no notebooks (*.ipynb) found", file=sys.stderr)
+        print(
+            "error: no notebooks to grade (expected PATH/<student>/<assignment>/<notebook>.ipynb "
+            "or loose *.ipynb files)",
+            file=sys.stderr,
+        )
         return 2
+    claimed: dict[tuple[str, str], Path] = {}
+    for target in targets:
+        if target.student and target.assignment:
+            other = claimed.setdefault((target.student, target.assignment), target.path)
+            if other != target.path:
+                print(
+                    f"error: two notebooks for {target.student}'s {target.assignment} "
+                    f"({other} and {target.path}): at most one per student and assignment",
+                    file=sys.stderr,
+                )
+                return 2
     unknown = sorted(set(getattr(args, "student", []) or []) - {t.student for t in targets})
     if unknown:
         print(f"error: no submissions from --student {', '.join(unknown)}", file=sys.stderr)
@@ -400,6 +488,7 @@ def _grade(args) -> int:
     if isinstance(setup, int):
         return setup
     reference, targets, limits, points = setup
+    _warn_default_salt(args.salt)
     if args.store or args.student or args.force:
         try:
             graded = _graded(args, reference, targets, limits, args.store)
@@ -479,6 +568,11 @@ def _export(args) -> int:
             file=sys.stderr,
         )
         return 2
+    problem = _course_overlaps_inputs(args.course, args.paths, targets)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    _warn_default_salt(args.salt)
     store_dir = args.store or default_store(args.course)
     try:
         graded = _graded(args, reference, targets, limits, store_dir)
@@ -505,10 +599,26 @@ def _export(args) -> int:
     return _exit_code([g.result for g in graded], store_dir)
 
 
+def _course_overlaps_inputs(course: Path, paths: list[Path], targets) -> str:
+    """Why ``course`` may not receive the exports of these inputs ("" when it may): the grader
+    never writes into an input folder, and only ``COURSE/submitted`` may be an input inside it."""
+    course = course.resolve()
+    inputs = [p.resolve() for p in paths] + [t.path.resolve().parent for t in targets]
+    for given in inputs:
+        folder = given if given.is_dir() else given.parent
+        if course == folder or folder in course.parents:
+            return f"--course {course} lies inside the input {folder}: choose a folder of its own"
+        if course in folder.parents and not folder.is_relative_to(course / "submitted"):
+            return (
+                f"the input {given} lies inside --course {course} (outside its submitted/): the "
+                "exports would write into it"
+            )
+    return ""
+
+
 def _bundle(args) -> int:
     from grader import references
     from grader.checks import NOTEBOOKS
-    from grader.checks.cases import salt_from_environment
     from grader.report.bundle import build_bundle
     from grader.report.points import PointsError, load_points
 
@@ -527,15 +637,7 @@ def _bundle(args) -> int:
     if reference_dir is None:
         print("error: reference solutions not found; pass --reference", file=sys.stderr)
         return 2
-    salt = args.salt or salt_from_environment()
-    from grader.checks.base import DEFAULT_SALT
-
-    if salt == DEFAULT_SALT:
-        print(
-            "warning: the bundle uses the repository's default salt; pass --salt (or set "
-            "DNN_KIT_SALT) so students cannot rebuild the hidden inputs",
-            file=sys.stderr,
-        )
+    salt = _warn_default_salt(args.salt)
     points_text = args.points.read_text(encoding="utf-8") if args.points else ""
     if args.points and args.points.suffix == ".json":  # the bundle always carries TOML
         data = json.loads(points_text)
@@ -559,7 +661,7 @@ def _gradescope(args) -> int:
     """Grade one Gradescope submission; always writes a results.json (exit 0 when it did)."""
     import time
 
-    from grader.report.gradescope import combined_results
+    from grader.report.gradescope import upload_results
 
     start = time.perf_counter()
     try:
@@ -573,7 +675,7 @@ def _gradescope(args) -> int:
         }
         print(f"grader failure: {exc!r}", file=sys.stderr)
     if not data.get("tests") and "extra_data" not in data:
-        data = combined_results([], data.get("output", ""))
+        data = upload_results(None, [], data.get("output", ""))
     data["execution_time"] = round(time.perf_counter() - start, 3)
     _write_atomic(args.results, json.dumps(data, indent=2) + "\n")
     print(
@@ -583,32 +685,24 @@ def _gradescope(args) -> int:
 
 
 def _gradescope_results(args) -> dict:
+    """One upload, one notebook graded (:func:`grader.report.gradescope.choose_upload`)."""
     from grader import references
-    from grader.grading import Target, discover, grade_many
-    from grader.report.gradescope import combined_results
+    from grader.grading import grade_many
+    from grader.report.gradescope import choose_upload, upload_results
     from grader.report.points import apply_points, load_points
     from grader.runner.process import Limits
 
     points = load_points(args.points) if args.points and args.points.exists() else {}
     salt = args.salt_file.read_text(encoding="utf-8").strip() if args.salt_file else None
     reference = references.load(args.reference)
-    targets = [
-        t
-        for t in (discover([args.submission]) if args.submission.exists() else [])
-        if "__MACOSX" not in t.path.parts
-    ][:20]
-    if args.assignment:
-        targets = [Target(t.path, t.student, args.assignment) for t in targets]
+    target, unused = choose_upload(args.submission, args.assignment)
+    if target is None:
+        return upload_results(None, unused)
     limits = Limits(case_seconds=args.timeout, memory_bytes=args.memory * 2**20)
-    results = grade_many(
-        targets,
-        jobs=min(len(targets), os.cpu_count() or 1) or 1,
-        salt=salt,
-        reference=reference,
-        limits=limits,
-        progress=False,
+    (result,) = grade_many(
+        [target], jobs=1, salt=salt, reference=reference, limits=limits, progress=False
     )
-    return combined_results([apply_points(r, points) for r in results])
+    return upload_results(apply_points(result, points), unused)
 
 
 LINUX_ONLY = (
@@ -633,6 +727,8 @@ def _batch_unavailable(command: str, platform: str = sys.platform) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from grader.runner.sandbox import SandboxUnavailable
+
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
@@ -644,13 +740,16 @@ def main(argv: list[str] | None = None) -> int:
         from grader import course
 
         return course.main(args)
-    if args.command == "export":
-        return _export(args)
     if args.command == "gradescope-bundle":
         return _bundle(args)
+    _sandbox_policy(args)
     if args.command == "gradescope":
         return _gradescope(args)
-    return _grade(args)
+    try:
+        return _export(args) if args.command == "export" else _grade(args)
+    except SandboxUnavailable as exc:  # fail closed: nothing was graded
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,11 +6,17 @@
    nbgrader source notebooks) are written; ``nbgrader generate_assignment <a>`` registers them.
 2. Each submission is copied (never moved or edited) to ``DIR/submitted/<student>/<a>/<a>.ipynb``.
 3. ``nbgrader autograde <a>`` runs every notebook in a Jupyter kernel; the hidden test cells find
-   the reference solutions through ``DNN_KIT_REFERENCE`` and the salt through ``DNN_KIT_SALT``.
+   the reference solutions in ``DIR/solutions/reference`` (a copy, found from the kernel's working
+   folder like any course kept beside its ``solutions/``).
 4. The scores are read back from nbgrader's gradebook, per grade cell.
 
 This is the baseline our own grader is compared with (and must agree with on honest
-submissions); it shares nbgrader's weaknesses, so use it only for trusted notebooks.
+submissions). nbgrader runs the student's code in the same kernel as the tests, unsandboxed, so
+a hostile notebook can read the references or fake its grade there: the command refuses to run
+without ``--trusted``. Its kernels never receive the grader's environment (no
+``DNN_KIT_REFERENCE``, no ``DNN_KIT_SALT``, nothing named ``DNN_KIT_*``): hidden cells run on
+inputs from the public default salt, so the course's salt never reaches student code. Honest
+notebooks score the same as in the batch grader (whose hidden inputs come from the course salt).
 """
 
 from __future__ import annotations
@@ -41,14 +47,30 @@ class NbgraderResult:
         return round(sum(self.cells.values()), 4)
 
 
-def nbgrader_environment(reference_dir: Path, salt: str | None) -> dict[str, str]:
-    """nbgrader calls `alembic`; the kernels need to find the references (and the salt)."""
-    env = dict(os.environ)
+def nbgrader_environment(
+    reference_dir: Path | None = None, salt: str | None = None
+) -> dict[str, str]:
+    """The environment of nbgrader and of the kernels it starts: ours, with the folder of
+    `alembic` (nbgrader calls it) on PATH, and without anything of the grader's (``DNN_KIT_*``:
+    the reference path, the salt). ``reference_dir`` and ``salt`` are accepted for the callers'
+    sake and deliberately not passed on."""
+    del reference_dir, salt
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DNN_KIT_")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["DNN_KIT_REFERENCE"] = str(reference_dir)
-    if salt:
-        env["DNN_KIT_SALT"] = salt
     return env
+
+
+def _copy_reference(reference_dir: Path, course: Path) -> None:
+    """``course/solutions/reference``: where the kernels' hidden cells find the answers."""
+    destination = course / "solutions" / "reference"
+    if destination.resolve() == reference_dir.resolve():
+        return
+    shutil.copytree(
+        reference_dir,
+        destination,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -72,7 +94,8 @@ def autograde_with_nbgrader(
     repo_config = solutions.parent / "nbgrader_config.py"
     course.mkdir(parents=True, exist_ok=True)
     shutil.copy(repo_config, course / "nbgrader_config.py")
-    env = nbgrader_environment(reference_dir, salt)
+    env = nbgrader_environment()
+    _copy_reference(reference_dir, course)
 
     results: list[NbgraderResult] = []
     placed: dict[str, list[NbgraderResult]] = {}
@@ -80,7 +103,7 @@ def autograde_with_nbgrader(
         student = target.student or _student_from_name(target, i)
         try:
             notebook, _ = read_notebook(target.path)
-            assignment, _ = identify(notebook, target.path)
+            assignment = target.assignment or identify(notebook, target.path)[0]  # layout first
         except SubmissionError as exc:
             results.append(NbgraderResult(student, "unknown", error=str(exc)))
             continue
@@ -133,6 +156,20 @@ def _read_gradebook(course: Path, assignment: str, graded: list[NbgraderResult])
 
 
 def main(args) -> int:
+    if not getattr(args, "trusted", False):
+        print(
+            "error: the nbgrader flow runs each notebook in one unsandboxed kernel with its tests, "
+            "where a hostile notebook can read the answers or fake its grade; pass --trusted if "
+            "these notebooks are trusted, else use `python -m grader grade` or `export`",
+            file=sys.stderr,
+        )
+        return 2
+    if args.salt:
+        print(
+            "note: --salt is not passed to nbgrader's kernels (student code runs there); their "
+            "hidden cells use the public default salt",
+            file=sys.stderr,
+        )
     course = args.course or Path(tempfile.mkdtemp(prefix="nbgrader-course-"))
     results = autograde_with_nbgrader(
         args.paths, course, reference_dir=args.reference, salt=args.salt

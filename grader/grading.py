@@ -14,13 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from grader.budget import Budget, Refusal
 from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.base import CaseResult, CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
+from grader.layout import Target, find_submissions
 from grader.results import SubmissionResult
 from grader.runner import sandbox
 from grader.runner.judging import judge_event, wire_case
@@ -33,36 +33,10 @@ from grader.runner.submission import (
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    """A notebook to grade and who submitted it (from the nbgrader layout when there is one)."""
-
-    path: Path
-    student: str = ""
-    assignment: str | None = None
-
-
 def discover(paths: list[Path]) -> list[Target]:
-    """Notebooks under ``paths``. ``submitted/<student>/<assignment>/<nb>.ipynb`` is recognised."""
-    targets: list[Target] = []
-    for path in paths:
-        if path.is_file():
-            targets.append(_target(path))
-            continue
-        for notebook in sorted(path.rglob("*.ipynb")):
-            if ".ipynb_checkpoints" not in notebook.parts:
-                targets.append(_target(notebook))
-    return targets
-
-
-def _target(path: Path) -> Target:
-    parts = path.resolve().parts
-    if "submitted" in parts:
-        i = len(parts) - 1 - parts[::-1].index("submitted")
-        rest = parts[i + 1 :]
-        if len(rest) == 3:  # student / assignment / notebook
-            return Target(path, student=rest[0], assignment=None)
-    return Target(path, student="")
+    """The notebooks to grade under ``paths``, identity from the layout (see :mod:`grader.layout`);
+    what is found but not graded is in :func:`grader.layout.find_submissions`'s report."""
+    return find_submissions(paths).targets
 
 
 def grade_notebook(
@@ -164,7 +138,7 @@ def _grade_loaded(
         submission.sha256,
         notes=list(submission.notes),
     )
-    if submission.identified_by != "metadata":
+    if submission.identified_by not in ("metadata", "layout"):
         result.notes.append(
             f"assignment {submission.assignment} recognised by its {submission.identified_by}"
         )
@@ -220,12 +194,13 @@ def grade_many(
     The batch keeps to ``limits.student_seconds`` per student and ``limits.batch_seconds`` in
     all (:mod:`grader.budget`): notebooks the batch budget leaves unstarted get a non-final
     result (``final=False``, never stored) that a re-run grades.
-    Raises :class:`~grader.runner.sandbox.SandboxUnavailable` at once when ``CI=true`` and the
-    bubblewrap sandbox cannot be used; elsewhere that is a loud warning.
+    Raises :class:`~grader.runner.sandbox.SandboxUnavailable` at once when the bubblewrap
+    sandbox cannot be used, unless ``DNN_KIT_SANDBOX=off`` (``--no-sandbox``) allows the
+    rlimits-only fallback (then a loud warning): grading fails closed.
     """
     from tqdm.auto import tqdm
 
-    if include_hidden:  # grading for real: fail now (CI) or warn once, before any work
+    if include_hidden:  # grading for real: refuse now without the sandbox, before any work
         sandbox.require()
     budget = Budget(limits)
 

@@ -9,7 +9,8 @@ too). PATH is a notebook or a folder of notebooks. Each notebook is graded exact
 hints. Hidden checks are included when the reference solutions are found (``--notebook-reference``,
 ``$DNN_KIT_REFERENCE`` or a ``solutions/`` folder, like ``grade``), and use the course's salt
 (``--notebook-salt`` or ``$DNN_KIT_SALT``); ``--notebook-public-only`` runs the public ones only,
-like ``python -m grader check``. Each test records its ``score`` and ``max_score`` as JUnit XML
+like ``python -m grader check``. Hidden checks need a working bubblewrap sandbox: without one
+pytest stops with a usage error unless ``--notebook-no-sandbox``. Each test records its ``score`` and ``max_score`` as JUnit XML
 properties. pytest exits 1 when any check fails, 0 when all pass, 4 on a bad path.
 
 Without ``--notebook`` the plugin does nothing, so other test suites are unaffected.
@@ -45,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--notebook-public-only", action="store_true", help="public checks only (a self-check)"
     )
+    group.addoption(
+        "--notebook-no-sandbox",
+        action="store_true",
+        help="run hidden checks even without a working bubblewrap sandbox (DNN_KIT_SANDBOX=off)",
+    )
 
 
 def _notebooks(config: pytest.Config) -> list[Path]:
@@ -68,12 +74,33 @@ def pytest_configure(config: pytest.Config) -> None:
     notebooks = _notebooks(config)
     if not notebooks:
         raise pytest.UsageError("--notebook: no notebooks (*.ipynb) found")
+    _require_sandbox(config)
     config._dnn_notebooks = {p.resolve() for p in notebooks}  # type: ignore[attr-defined]
     config.addinivalue_line("markers", "dnn_hidden: a hidden check of the DNN kit")
     # Collect the notebooks instead of the test paths pytest would use by default; paths given
     # explicitly on the command line are collected too.
     explicit = getattr(config, "args_source", None) == pytest.Config.ArgsSource.ARGS
     config.args = (list(config.args) if explicit else []) + [str(p) for p in notebooks]
+
+
+def _require_sandbox(config: pytest.Config) -> None:
+    """Hidden checks are grading for real: without a working sandbox pytest stops at once
+    (unless ``--notebook-no-sandbox``); a public-only run is a self-check and never needs it."""
+    import os
+
+    from grader import references
+    from grader.runner import sandbox
+
+    if config.getoption("notebook_no_sandbox"):
+        os.environ["DNN_KIT_SANDBOX"] = "off"
+    if config.getoption("notebook_public_only"):
+        return
+    if references.load(config.getoption("notebook_reference")) is None:
+        return  # no hidden checks can run: public checks only
+    try:
+        sandbox.require()
+    except sandbox.SandboxUnavailable as exc:
+        raise pytest.UsageError(f"--notebook with hidden checks: {exc}") from None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -126,9 +153,9 @@ class NotebookFile(pytest.File):
     def result(self):
         """The notebook's :class:`~grader.grading.SubmissionResult`, graded on first use."""
         if not hasattr(self, "_result"):
-            from grader.grading import discover, grade_notebook
+            from grader.grading import Target, discover, grade_notebook
 
-            target = discover([self.path])[0]
+            target = (discover([self.path]) or [Target(self.path)])[0]
             self._result = grade_notebook(
                 target,
                 include_hidden=self._include_hidden(),

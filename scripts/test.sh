@@ -19,4 +19,16 @@ fi
 source "$ROOT/scripts/setup_env.sh" dev
 cd "$ROOT"
 [ -n "${SETUP_ONLY:-}" ] && exit 0
-python -m pytest -n 2 -p no:cacheprovider "$@"
+# The security suites (tests/hostile, the sandbox tests) run against the real sandbox, which
+# grading requires by default. Say loudly when it does not work here: they then skip (with the
+# reason), or fail under CI=true.
+if ! why="$(python -c 'from grader.runner import sandbox; sandbox.require()' 2>&1)"; then
+    bar="$(printf '!%.0s' {1..78})"
+    printf '%s
+WARNING: the bubblewrap sandbox does not work here; the security suites will %s.
+%s
+%s
+' \
+        "$bar" "$([ "${CI:-}" = true ] && echo FAIL || echo 'be SKIPPED')" "${why##*SandboxUnavailable: }" "$bar" >&2
+fi
+python -m pytest -n 2 -p no:cacheprovider -rs "$@"

@@ -1,15 +1,18 @@
 """A Gradescope autograder bundle, and the command it runs for each submission.
 
-    python -m grader gradescope-bundle --out autograder.zip [--assignment 02_dropout]
+    python -m grader gradescope-bundle --out autograder.zip --assignment 02_dropout
                                        [--salt S] [--reference DIR] [--points FILE]
 
 The zip holds, at its root (Gradescope's autograder specification):
 
 * ``setup.sh``: run once as root when Gradescope builds the image: installs Python >= 3.11 and
   bubblewrap with apt, makes a virtual environment in ``/autograder/venv`` and installs the kit's
-  ``grader`` package from ``kit/`` into it, then makes ``course/`` readable by root only;
-* ``run_autograder``: run for every submission: ``python -m grader gradescope`` grades every
-  notebook in ``/autograder/submission`` and writes ``/autograder/results/results.json``;
+  ``grader`` package from ``kit/`` into it, makes ``course/`` readable by root only, and probes
+  the sandbox: the image build fails loudly when bubblewrap does not work there;
+* ``run_autograder``: run for every submission: ``python -m grader gradescope`` grades the one
+  notebook of ``/autograder/submission`` that is the assignment's (``<assignment>.ipynb``, else
+  the one whose content is that assignment's; any others are listed, never graded or summed) and
+  writes ``/autograder/results/results.json``;
 * ``kit/``: the ``grader`` package (checks, public fixtures, runner) with a minimal ``pyproject.toml``;
 * ``course/``: what only the grader may see: the reference solutions (hidden checks need them),
   ``salt.txt`` (the course-private salt of the hidden inputs) and ``points.toml``.
@@ -62,6 +65,15 @@ fi
 chown -R root:root "$SOURCE/course"
 chmod -R go-rwx "$SOURCE/course"
 /autograder/venv/bin/python -m grader --version
+
+# Grading refuses to run without its sandbox: prove here, once, that bubblewrap works in this
+# image (a fork server and one trial run), so a broken image fails its build, not every student.
+if ! DNN_KIT_SANDBOX=required /autograder/venv/bin/python -c \
+    'from grader.runner import sandbox; print("sandbox:", sandbox.require())'; then
+    echo "ERROR: the bubblewrap sandbox does not work in this autograder image." >&2
+    echo "ERROR: it needs the bubblewrap package and permission to create namespaces." >&2
+    exit 1
+fi
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -89,7 +101,7 @@ Upload this zip as the assignment's autograder ("Zip file upload"; base image: U
 recommended). Students upload their notebook (.ipynb). Hidden checks use the salt in
 course/salt.txt; points come from course/points.toml{assignment}.
 
-Rebuild it with: python -m grader gradescope-bundle --out autograder.zip
+Rebuild it with: python -m grader gradescope-bundle --out autograder.zip --assignment ASSIGNMENT
 """
 
 

@@ -41,6 +41,7 @@ from grader.report.nbgrader_export import (
     nbgrader_available,
     place,
     prepare_assignments,
+    submitted_conflict,
     write_course_copies,
     write_feedback,
     write_gradebook,
@@ -243,6 +244,11 @@ def export_all(
             )
         else:
             gb_report = GradebookReport()
+            for p in placements:
+                conflict = submitted_conflict(course, p) if p.in_gradebook else ""
+                if conflict:
+                    p.in_gradebook = False
+                    gb_report.warnings.append(conflict)
             assignments = sorted({p.assignment for p in placements if p.in_gradebook})
             prepare_assignments(
                 course,

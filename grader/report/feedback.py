@@ -18,7 +18,11 @@ from grader.report.display import for_people
 from grader.results import SubmissionResult
 from grader.runner.judging import hints_for
 
-HIDDEN_NOTE = "hidden check: it runs on inputs you have not seen; only its result is shown"
+HIDDEN_NOTE = (
+    "hidden check: it runs on inputs you have not seen; shown are its score and, for each case, "
+    "what kind of case it is (shapes, p_drop) and how your result differed, never its inputs, "
+    "expected values or code"
+)
 WRITTEN_NOTE = "Written answers (the short questions) are graded by hand and are not included here."
 
 
@@ -102,17 +106,37 @@ def _fence(text: str) -> str:
 
 
 def _md_cell(text: str) -> str:
+    """A trusted text (the kit's own titles and hints) on one line of a Markdown table or list."""
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+_MD_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def md_text(text: object) -> str:
+    """Text that came from a submission, for one line of Markdown: it renders as exactly these
+    characters. Every ASCII punctuation character is backslash-escaped (CommonMark allows it for
+    all of them), so no emphasis, link, autolink, heading, list or table syntax survives; ``&``,
+    ``<`` and ``>`` become entities, so no raw HTML does; line breaks become spaces."""
+    escaped = _MD_PUNCTUATION.sub(lambda m: "\\" + m.group(0), str(text))
+    escaped = re.sub(r"[&<>]", lambda m: _MD_ENTITIES[m.group(0)], escaped)
+    return re.sub(r"[\r\n]+", " ", escaped)
+
+
 def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=None) -> str:
-    """The feedback file for one notebook, in Markdown (``late``: its late_policy.Late)."""
-    out = [f"# Feedback: {_md_cell(result.assignment)}", ""]
-    out += [f"- **{name}:** {_md_cell(value)}" for name, value in _header(result, submitted_at)]
+    """The feedback file for one notebook, in Markdown (``late``: its late_policy.Late).
+
+    Whatever came from the submission (its file name, student id, notes, case messages, type
+    and exception names) is escaped with :func:`md_text` or fenced (:func:`_fence`), so it shows
+    as text: no raw HTML, no links, no fake "Score" line.
+    """
+    out = [f"# Feedback: {md_text(result.assignment)}", ""]
+    out += [f"- **{name}:** {md_text(value)}" for name, value in _header(result, submitted_at)]
     score, late_sentence = _score_line(result, late)
     out += ["", f"**Score: {score}** (autograded checks)", ""]
     if late_sentence:
-        out += [_md_cell(late_sentence), ""]
+        out += [md_text(late_sentence), ""]
     if result.error:
         out += [
             "We could not run your notebook, so every check scores 0:",
@@ -125,7 +149,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=
         hidden = " *(hidden)*" if c.check.hidden else ""
         status = "passed" if c.passed else "**failed**"
         out.append(
-            f"| `{c.check.id}`: {_md_cell(c.check.title)}{hidden} "
+            f"| `{c.check.id}`: {md_text(c.check.title)}{hidden} "
             f"| {_points(c.score)} / {_points(c.check.points)} | {status} |"
         )
     out.append("")
@@ -134,7 +158,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=
         out += ["## Details", ""]
     for c in detailed:
         out += [
-            f"### `{c.check.id}`: {_md_cell(c.check.title)} ({_points(c.score)} / {_points(c.check.points)})",
+            f"### `{c.check.id}`: {md_text(c.check.title)} ({_points(c.score)} / {_points(c.check.points)})",
             "",
         ]
         if c.check.hidden:
@@ -142,11 +166,11 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=
         if c.error:
             out += [_fence(c.error), ""]
         for passed, name, message, notes in _case_lines(c):
-            line = f"- {'PASS' if passed else '**FAIL**'} {_md_cell(name)}"
+            line = f"- {'PASS' if passed else '**FAIL**'} {md_text(name)}"
             out.append(line)
             if message:
                 out += ["", "  " + _fence(message).replace("\n", "\n  "), ""]
-            out += [f"  - note: {_md_cell(note)}" for note in notes]
+            out += [f"  - note: {md_text(note)}" for note in notes]
         out.append("")
         for d in c.diagnosis:
             if d in MISCONCEPTIONS:
@@ -158,7 +182,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=
                 ]
     if result.notes:
         out += ["## Notes", ""]
-        out += [f"- {_md_cell(note)}" for note in result.notes]
+        out += [f"- {md_text(note)}" for note in result.notes]
         out.append("")
     out += [f"*{WRITTEN_NOTE}*", ""]
     return "\n".join(out)

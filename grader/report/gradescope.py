@@ -1,9 +1,14 @@
-"""Gradescope ``results.json`` for one graded notebook (the kit's JSON contract)."""
+"""Gradescope ``results.json`` for one graded notebook (the kit's JSON contract), and which
+notebook of an upload is graded: exactly one, never a sum."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from grader.grading import SubmissionResult
+from grader.layout import Target, notebooks_under
 from grader.report.feedback import check_text
+from grader.runner.submission import SubmissionError, identify, read_notebook
 
 
 def results_json(result: SubmissionResult, *, submitted_at: str = "") -> dict:
@@ -42,7 +47,7 @@ def results_json(result: SubmissionResult, *, submitted_at: str = "") -> dict:
     if submitted_at:
         extra["timestamp"] = submitted_at
     return {
-        "score": result.score,
+        "score": min(result.score, result.max_score),  # never above the assignment's points
         "max_score": result.max_score,
         "execution_time": round(result.seconds, 3),
         "output": "\n".join(output),
@@ -52,41 +57,80 @@ def results_json(result: SubmissionResult, *, submitted_at: str = "") -> dict:
     }
 
 
-def combined_results(results: list[SubmissionResult], missing_message: str = "") -> dict:
-    """One results.json for a Gradescope submission that holds any number of notebooks.
+MAX_UPLOAD_CANDIDATES = 20  # notebooks of one upload read to find the assignment's
 
-    One notebook: exactly :func:`results_json`. Several: their tests one after another, each
-    name prefixed with the notebook's file name, scores added. None: score 0 and a message.
+
+def choose_upload(
+    upload: Path, assignment: str | None
+) -> tuple[Target | None, list[tuple[Path, str]]]:
+    """The one notebook of a Gradescope upload that is graded, and the others with the reason.
+
+    With ``assignment``: the notebook named ``<assignment>.ipynb`` (the shallowest, then the
+    first in sorted order), else the first whose content is that assignment's (kit metadata or
+    its functions), else the upload's only notebook; it is graded *as* ``assignment``, whatever
+    its metadata says. Without: the upload's only notebook, recognised from its contents.
+    Duplicates and other notebooks are reported, never graded or summed.
     """
-    if len(results) == 1:
-        return results_json(results[0])
-    if not results:
+    if upload.is_file():
+        notebooks = [upload] if upload.suffix == ".ipynb" else []
+    elif upload.is_dir():
+        notebooks = sorted(notebooks_under(upload), key=lambda p: (len(p.parts), str(p)))
+    else:
+        notebooks = []
+    if not notebooks:
+        return None, []
+    chosen = None
+    if assignment is None:
+        if len(notebooks) == 1:
+            return Target(notebooks[0]), []
+        why = "several notebooks in the upload and no assignment named: upload one notebook"
+        return None, [(p, why) for p in notebooks]
+    named = [p for p in notebooks if p.name == f"{assignment}.ipynb"]
+    if named:
+        chosen = named[0]
+    else:
+        for path in notebooks[:MAX_UPLOAD_CANDIDATES]:
+            try:
+                notebook, _ = read_notebook(path)
+                if identify(notebook, path)[0] == assignment:
+                    chosen = path
+                    break
+            except SubmissionError:
+                continue
+        if chosen is None and len(notebooks) == 1:
+            chosen = notebooks[0]
+    if chosen is None:
+        why = f"none of the upload's notebooks is named {assignment}.ipynb or holds {assignment}"
+        return None, [(p, why) for p in notebooks]
+    why = f"only one notebook per upload is graded: {chosen.name}"
+    return Target(chosen, "", assignment), [(p, why) for p in notebooks if p != chosen]
+
+
+def upload_results(
+    result: SubmissionResult | None, unused: list[tuple[Path, str]], message: str = ""
+) -> dict:
+    """The results.json of one upload: the chosen notebook's (:func:`results_json`), with every
+    notebook that was not graded listed in its output; score 0 when none was graded."""
+    lines = [f"Not graded: {path.name} ({why})" for path, why in unused]
+    if result is None:
+        output = message or (
+            "No notebook was graded."
+            if unused
+            else "No notebook (.ipynb file) was found in your submission."
+        )
         return {
             "score": 0.0,
             "max_score": 0.0,
             "execution_time": 0.0,
-            "output": missing_message or "No notebook (.ipynb file) was found in your submission.",
+            "output": "\n".join([output, *lines]),
             "visibility": "visible",
             "tests": [],
-            "extra_data": {"notebooks": []},
+            "extra_data": {"notebooks": [], "not_graded": [str(p) for p, _ in unused]},
         }
-    parts = [results_json(r) for r in results]
-    tests = []
-    for result, part in zip(results, parts, strict=True):
-        for test in part["tests"]:
-            tests.append({**test, "name": f"{result.path.name} / {test['name']}"})
-    output = [
-        f"{r.path.name}: {p['output']}" for r, p in zip(results, parts, strict=True) if p["output"]
-    ]
-    return {
-        "score": round(sum(p["score"] for p in parts), 4),
-        "max_score": sum(p["max_score"] for p in parts),
-        "execution_time": round(sum(p["execution_time"] for p in parts), 3),
-        "output": "\n".join(output),
-        "visibility": "visible",
-        "tests": tests,
-        "extra_data": {"notebooks": [p["extra_data"] for p in parts]},
-    }
+    data = results_json(result)
+    data["output"] = "\n".join([t for t in (data["output"], *lines) if t])
+    data["extra_data"]["not_graded"] = [str(p) for p, _ in unused]
+    return data
 
 
 def with_late_penalty(data: dict, late) -> dict:

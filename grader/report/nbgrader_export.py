@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.checks import NOTEBOOKS, checks_for
+from grader.layout import valid_identity
 from grader.store import TIMESTAMP_FILE, Graded, write_atomic
 
 SECRET_FILE = "submission_secret.txt"  # written by `nbgrader submit`, needed by release_feedback
@@ -69,21 +70,32 @@ def place(graded: list[Graded]) -> tuple[list[Placement], list[str]]:
     named like the assignment wins its gradebook entry, later ones are reported."""
     warnings: list[str] = []
     taken: dict[tuple[str, str], str] = {}
-    used_students: dict[str, int] = {}
+    # ids from the layout are the students' own; a loose notebook's name never takes one of them
+    used = {g.target.student for g in graded if valid_identity(g.target.student)}
     order = sorted(
         range(len(graded)), key=lambda i: graded[i].target.path.stem != graded[i].result.assignment
     )
     chosen: dict[int, Placement] = {}
     for i in order:
         g = graded[i]
-        student = g.target.student  # a folder name of nbgrader's layout: kept as it is
-        if not student:  # a flat folder of notebooks: the file name names the student
-            base = safe_name(g.target.path.stem)
-            used_students[base] = used_students.get(base, 0) + 1
-            student = base if used_students[base] == 1 else f"{base}-{used_students[base]}"
+        student, valid = g.target.student, True  # a folder name of nbgrader's layout
+        if student and not valid_identity(student):
+            valid = False
+            warnings.append(
+                f"{g.target.path}: {student[:80]!r} is not a valid student id: not in the gradebook"
+            )
+        if not student or not valid:  # a flat folder of notebooks: the file name names the student
+            base = safe_name(g.target.path.stem)[:56] if valid else "invalid-student"
+            student, n = base, 1
+            while student in used:
+                n += 1
+                student = f"{base}-{n}"
+        used.add(student)
         assignment = g.result.assignment
-        p = Placement(g, student, assignment, g.target.path.stem)
-        if assignment not in NOTEBOOKS:
+        p = Placement(g, student, assignment, safe_name(g.target.path.stem)[:64], valid)
+        if not p.in_gradebook:  # an invalid id: reported above
+            pass
+        elif assignment not in NOTEBOOKS:
             p.in_gradebook = False
             warnings.append(f"{g.target.path}: unknown assignment, not written to the gradebook")
         elif (student, assignment) in taken:
@@ -100,11 +112,12 @@ def place(graded: list[Graded]) -> tuple[list[Placement], list[str]]:
 
 
 # --------------------------------------------------------------------------- files
-def _copy_companions(source_dir: Path, destination: Path) -> None:
+def _copy_companions(source_dir: Path, destination: Path, *, replace: bool = True) -> None:
     for name in COMPANIONS:
         source = source_dir / name
         if source.is_file() and source.stat().st_size < 4096:
-            shutil.copyfile(source, destination / name)
+            if replace or not (destination / name).exists():
+                shutil.copyfile(source, destination / name)
 
 
 def write_feedback(course: Path, placement: Placement, markdown: str, html_text: str) -> Path:
@@ -127,8 +140,31 @@ def _nbgrader_time(iso: str) -> str:
     return dt.datetime.fromisoformat(iso).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
+def submitted_conflict(course: Path, placement: Placement) -> str:
+    """Why ``placement`` may not be copied into ``COURSE/submitted/`` ("" when it may).
+
+    That folder is nbgrader's record of what was submitted: a file already there that differs
+    from the graded one (the notebook or its timestamp/secret) is never replaced.
+    """
+    source = placement.graded.target.path
+    folder = course / "submitted" / placement.student / placement.assignment
+    destination = folder / f"{placement.submitted_name}.ipynb"
+    if destination.exists() and destination.resolve() == source.resolve():
+        return ""
+    pairs = [(source, destination)] + [(source.parent / n, folder / n) for n in COMPANIONS]
+    for mine, theirs in pairs:
+        if mine.is_file() and theirs.exists() and not filecmp.cmp(mine, theirs, shallow=False):
+            return (
+                f"{theirs} exists and differs from {mine}: left as it is, and this submission "
+                "is not written to the gradebook (grade that course's submitted/ folder itself, "
+                "or export into another --course)"
+            )
+    return ""
+
+
 def write_course_copies(course: Path, placement: Placement, notebook_name: str) -> None:
-    """submitted/ (unless the submission already lives there) and autograded/ copies."""
+    """submitted/ (unless the submission already lives there) and autograded/ copies; a file
+    already in submitted/ is never replaced (see :func:`submitted_conflict`)."""
     source = placement.graded.target.path
     for step in ("submitted", "autograded"):
         folder = course / step / placement.student / placement.assignment
@@ -137,9 +173,12 @@ def write_course_copies(course: Path, placement: Placement, notebook_name: str) 
         if destination.exists() and destination.resolve() == source.resolve():
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        if not (destination.exists() and filecmp.cmp(source, destination, shallow=False)):
+        keep = step == "submitted"  # nbgrader's record: only ever added to
+        if not destination.exists() or not (
+            keep or filecmp.cmp(source, destination, shallow=False)
+        ):
             shutil.copy2(source, destination)
-        _copy_companions(source.parent, folder)
+        _copy_companions(source.parent, folder, replace=not keep)
         if not (folder / TIMESTAMP_FILE).exists() and placement.graded.timestamp:
             (folder / TIMESTAMP_FILE).write_text(_nbgrader_time(placement.graded.timestamp))
 

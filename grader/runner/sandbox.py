@@ -19,9 +19,9 @@ processes/threads, open files, file size, CPU, no core dumps), an unprivileged u
 when the grader runs as root (``RLIMIT_NPROC`` does nothing for root), no capabilities,
 ``no_new_privs``, and a seccomp filter (no ptrace, no namespaces, no keyrings, no mounts).
 
-When bubblewrap is missing or cannot start, runs fall back to a fresh interpreter with rlimits
-only (a loud warning on stderr); with ``CI=true`` (or ``DNN_KIT_SANDBOX=required``) that is an
-error instead, and ``DNN_KIT_SANDBOX=off`` chooses the fallback deliberately. Every result
+When bubblewrap is missing or cannot start, grading refuses (:func:`require`; the policy
+``DNN_KIT_SANDBOX=required`` is the default) unless ``DNN_KIT_SANDBOX=off`` (``--no-sandbox``)
+chooses the fallback deliberately: a fresh interpreter with rlimits only, with a loud warning. Every result
 records which isolation it got: ``bwrap+uid+seccomp+rlimits`` (grader run as root),
 ``bwrap+userns+seccomp+rlimits`` (as another user) or ``rlimits only``.
 """
@@ -80,15 +80,17 @@ def in_ci() -> bool:
 
 
 def policy() -> str:
-    """``required`` (an error without the sandbox), ``auto`` (a warning) or ``off``.
+    """``required`` (grading refuses without the sandbox), ``auto`` (falls back with a loud
+    warning) or ``off`` (the fallback, chosen deliberately; ``--no-sandbox``).
 
-    ``DNN_KIT_SANDBOX`` (read by the grader, never passed to student code) sets it; by default
-    it is ``required`` when ``CI=true`` and ``auto`` elsewhere.
+    ``DNN_KIT_SANDBOX`` (read by the grader, never passed to student code) sets it. The default
+    is ``required`` everywhere: grading fails closed. A student's self-check never asks (it runs
+    the student's own code on their own machine, sandboxed only when it can be).
     """
     value = os.environ.get("DNN_KIT_SANDBOX", "").strip().lower()
     if value in ("required", "auto", "off"):
         return value
-    return "required" if in_ci() else "auto"
+    return "required"
 
 
 def bwrap_path() -> str | None:
@@ -556,9 +558,31 @@ def _with_hint(reason: str) -> str:
     return reason
 
 
+INSTALL_HINT = (
+    "Install bubblewrap (Debian/Ubuntu, as root: apt-get install bubblewrap); when grading as "
+    "an ordinary user, unprivileged user namespaces must be allowed too (Ubuntu 24.04: "
+    "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0), or grade as root. "
+    "To grade without the sandbox anyway (student code could then read the references, other "
+    "submissions and the network): --no-sandbox, or DNN_KIT_SANDBOX=off."
+)
+
+
 def require() -> str:
-    """Fail early (``CI=true``) or warn when the sandbox is unavailable; the isolation in use."""
-    shared = pool()
+    """The isolation grading will get; refuses (:class:`SandboxUnavailable`, saying how to
+    install bubblewrap) when the sandbox does not work and the :func:`policy` is ``required``,
+    the default. With ``auto`` or ``off`` the fallback is used, with a loud warning."""
+    try:
+        shared = pool()
+    except SandboxUnavailable as exc:
+        if os.environ.get("DNN_KIT_SANDBOX", "").strip():
+            why = f"DNN_KIT_SANDBOX={policy()}"
+        else:
+            why = "CI=true" if in_ci() else "the default policy (DNN_KIT_SANDBOX=required)"
+        reason = _state.get("reason", "") or str(exc)
+        raise SandboxUnavailable(
+            f"refusing to grade: {why} requires the sandbox (bubblewrap), and it does not work "
+            f"here: {reason}. {INSTALL_HINT}"
+        ) from exc
     if shared is None:
         return FALLBACK
     server = shared.acquire()

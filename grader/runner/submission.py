@@ -34,7 +34,7 @@ class Submission:
     path: Path
     sha256: str
     assignment: str
-    identified_by: str  # "metadata", "path", "functions", "given"
+    identified_by: str  # "layout" (given by the caller), "metadata", "path", "functions"
     cells: list[dict]  # [{"index", "source"}] to execute, in order
     notes: list[str] = field(default_factory=list)
     student: str = ""
@@ -190,13 +190,19 @@ def assignment_from_path(path: Path) -> str | None:
     return None
 
 
-def identify(notebook: dict, path: Path) -> tuple[str, str]:
-    """Which assignment this is: our metadata key, else the file name, else the functions defined."""
+def metadata_assignment(notebook: dict) -> str | None:
+    """The kit assignment our build wrote into the notebook's metadata, if it names one."""
     metadata = notebook.get("metadata")
     kit = metadata.get(KIT_KEY) if isinstance(metadata, dict) else None
-    if isinstance(kit, dict) and isinstance(kit.get("assignment"), str):
-        if kit["assignment"] in NOTEBOOKS:
-            return kit["assignment"], "metadata"
+    claimed = kit.get("assignment") if isinstance(kit, dict) else None
+    return claimed if isinstance(claimed, str) and claimed in NOTEBOOKS else None
+
+
+def identify(notebook: dict, path: Path) -> tuple[str, str]:
+    """Which assignment this is: our metadata key, else the file name, else the functions defined."""
+    claimed = metadata_assignment(notebook)
+    if claimed is not None:
+        return claimed, "metadata"
     by_path = assignment_from_path(path)
     if by_path:
         return by_path, "path"
@@ -214,12 +220,23 @@ def identify(notebook: dict, path: Path) -> tuple[str, str]:
 
 
 def load_submission(path: Path, assignment: str | None = None) -> Submission:
+    """Read ``path`` as a submission of ``assignment`` (the layout's, when it gives one: the
+    notebook's own metadata may confirm it but never overrides it), else of the assignment its
+    metadata, file name or functions name."""
     notebook, raw = read_notebook(path)
+    notes: list[str] = []
     if assignment is None:
         assignment, how = identify(notebook, path)
     else:
-        how = "given"
-    cells, notes = select_cells(notebook)
+        how = "layout"
+        claimed = metadata_assignment(notebook)
+        if claimed is not None and claimed != assignment:
+            notes.append(
+                f"the notebook's metadata names {claimed}; graded as {assignment}, the "
+                "assignment it was submitted for"
+            )
+    cells, selection_notes = select_cells(notebook)
+    notes += selection_notes
     defined = set().union(*(defined_functions(c["source"]) for c in cells))
     missing = [name for name in NOTEBOOKS.get(assignment, ()) if name not in defined]
     if missing:

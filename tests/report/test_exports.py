@@ -23,7 +23,7 @@ from grader.checks.cases import salt_from_environment
 from grader.grading import discover, grade_notebook
 from grader.report.exports import export_all, graded_csv
 from grader.report.feedback import feedback_html, feedback_markdown
-from grader.report.gradescope import combined_results, results_json
+from grader.report.gradescope import results_json, upload_results
 from grader.report.points import PointsError, apply_points, load_points
 from grader.store import Context, grade_with_store
 
@@ -280,14 +280,17 @@ def test_points_files_in_json_and_their_errors(tmp_path):
 
 
 # --------------------------------------------------------------------------- Gradescope
-def test_combined_results_for_gradescope(tmp_path, reference):
+def test_upload_results_for_gradescope(tmp_path, reference):
+    """One upload gives one notebook's results.json (never a sum); the others are listed."""
     results = [g.result for g in graded_class(tmp_path, reference, ("ada", "carl"))]
-    assert combined_results(results[:1]) == results_json(results[0])
-    both = combined_results(results)
-    validate_gradescope({**both, "extra_data": {**results_json(results[0])["extra_data"]}})
-    assert both["score"] == sum(r.score for r in results)
-    assert len(both["tests"]) == sum(len(r.checks) for r in results)
-    none = combined_results([])
+    assert upload_results(results[0], []) == results_json(results[0]) | {
+        "extra_data": results_json(results[0])["extra_data"] | {"not_graded": []}
+    }
+    one = upload_results(results[0], [(results[1].path, "only one notebook per upload")])
+    validate_gradescope(one)
+    assert (one["score"], one["max_score"]) == (results[0].score, results[0].max_score)
+    assert f"Not graded: {results[1].path.name}" in one["output"]
+    none = upload_results(None, [])
     assert none["score"] == 0 and none["tests"] == [] and ".ipynb" in none["output"]
 
 

@@ -34,8 +34,8 @@ STAMPS = {  # what `nbgrader collect` leaves beside each notebook (ada's is miss
 DUE = "2025-03-07 23:59:00 UTC"
 
 
-def collected_class(tmp_path: Path) -> Path:
-    root = tmp_path / "collected" / "submitted"
+def collected_class(tmp_path: Path, folder: str = "collected") -> Path:
+    root = tmp_path / folder / "submitted"
     for student in STUDENTS:
         folder = root / student / "02_dropout"
         shutil.copytree(SAMPLE / student / "02_dropout", folder)
@@ -165,7 +165,8 @@ def test_release_feedback_releases_our_feedback(exported, tmp_path):
 
 
 def test_regrading_one_student_and_new_points_update_the_gradebook(tmp_path):
-    submitted = collected_class(tmp_path)
+    # the course's own submitted/ folder (where `nbgrader collect` puts resubmissions)
+    submitted = collected_class(tmp_path, "course")
     course = tmp_path / "course"
     export(str(submitted), "--course", str(course))
     first = nbgrader_csv(course)

@@ -18,7 +18,8 @@ from grader.runner.process import DEFAULT_LIMITS, Limits, run_in_child
 ROOT = Path(__file__).resolve().parents[2]
 needs_bwrap = pytest.mark.skipif(
     sandbox.bwrap_path() is None and not sandbox.in_ci(),
-    reason=f"bubblewrap is not installed: {install_hint('bubblewrap')} (CI=true makes this an error)",
+    reason=f"SECURITY SUITE NOT RUN: bubblewrap is not installed: {install_hint('bubblewrap')} "
+    "(CI=true makes this an error)",
 )
 
 
@@ -238,10 +239,19 @@ def test_turned_off_by_choice(monkeypatch, capsys, fresh_state):
     assert "turned off by DNN_KIT_SANDBOX=off" in capsys.readouterr().err
 
 
-def test_without_bwrap_elsewhere_a_loud_warning_and_rlimits_only(monkeypatch, capsys, fresh_state):
+def test_without_bwrap_the_default_refuses(monkeypatch, fresh_state):
+    """Fail closed everywhere, not only in CI (issue 9): the refusal says how to install it."""
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("DNN_KIT_SANDBOX", raising=False)
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
+        sandbox.require()
+
+
+def test_without_bwrap_auto_is_a_loud_warning_and_rlimits_only(monkeypatch, capsys, fresh_state):
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("DNN_KIT_SANDBOX", "auto")  # chosen deliberately: fall back with a warning
     assert sandbox.require() == sandbox.FALLBACK
     warning = capsys.readouterr().err
     assert "WARNING: bubblewrap sandbox unavailable: bwrap is not installed" in warning
