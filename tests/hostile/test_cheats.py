@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections import Counter
 
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_FORWARD,
+    FAST,
     FULL,
     NAME_ME,
     ROOT,
@@ -300,16 +302,14 @@ def test_fake_protocol_lines_on_every_inherited_descriptor(tmp_path, reference):
         "(did the code write to the grader's channel?)"
     )
     gave_up = "not run: too many crashes or time-outs before it"
-    # the fake events are judged (their empty outputs fail); each real event that then arrives
-    # out of step ends that child; after 8 restarts the rest is not run
-    assert {c.check.id: [case.message for case in c.cases] for c in result.checks} == {
-        "dropout_test_mode": [malformed, malformed],
-        "dropout_train_forward": [malformed, desync, desync],
-        "dropout_backward": [desync, desync],
-        "dropout_fresh_mask": [desync, desync],
-        "dropout_hidden_forward": [desync, desync, desync],
-        "dropout_hidden_backward": [gave_up, gave_up, gave_up],
-    }
+    # the keys are random per run and the order is secret, so no fake event is ever taken for a
+    # case: each child's first real event arrives out of step and ends that child; after
+    # max_restarts restarts the rest is not run (which cases those are depends on the order)
+    messages = Counter(case.message for c in result.checks for case in c.cases)
+    total = sum(len(c.cases) for c in result.checks)
+    runs = FAST.max_restarts + 1
+    assert messages == Counter({desync: runs, gave_up: total - runs})
+    assert malformed not in messages
 
 
 def test_a_submission_cannot_leave_anything_for_the_next_one(tmp_path, reference):

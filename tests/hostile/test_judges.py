@@ -1,0 +1,182 @@
+"""Attacks on the judges (trust issue, holes 6-9): each earns exactly what the check library says.
+
+* Hole 6, in-place tampering: a backward pass (or a later call) rewrites what an earlier call
+  returned. Values are copied in the child when the call that made them returns, so it cannot.
+* Hole 7, structured or reused dropout masks: the statistical battery of
+  :mod:`grader.checks.dropout` rejects them (its false-fail bound is in that module).
+* Hole 8, memorised public cases: the batch grade runs every case on salted inputs, in a shuffled
+  order, under opaque keys, so a notebook that looks the public fixtures up earns nothing there.
+* Hole 9, ``bn_alt_matches_staged`` compares with the reference, not only with the other function.
+
+Expected scores are computed from the check library (points and case counts), never typed in.
+"""
+
+from __future__ import annotations
+
+import nbformat
+from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
+    CORRECT_BACKWARD,
+    CORRECT_FORWARD,
+    FULL,
+    failed,
+    grade,
+    real_sandbox,
+    released,
+    submission,
+    write,
+)
+
+from grader.checks import checks_for
+from grader.checks.cases import batch_cases, salt_from_environment
+
+DROPOUT = "02_dropout"
+
+
+def batch(check_id: str, reference, assignment: str = DROPOUT):
+    """The cases of one check as the batch grade builds them (the course salt of these tests)."""
+    (check,) = [c for c in checks_for(assignment) if c.id == check_id]
+    return batch_cases(check, salt=salt_from_environment(), reference=reference)
+
+
+def expected_score(assignment: str, failing: dict[str, int], reference) -> float:
+    """The score when exactly ``failing[check]`` cases of each named check fail (the rest pass)."""
+    total = 0.0
+    for check in checks_for(assignment):
+        n = len(batch(check.id, reference, assignment))
+        total += round(check.points * (n - failing.get(check.id, 0)) / n, 4)
+    return round(total, 4)
+
+
+def case_count(check_id: str, reference, kind=None) -> int:
+    """How many cases of a check there are (of one kind: a predicate on the case)."""
+    return len(case_names(check_id, reference, kind))
+
+
+def case_names(check_id: str, reference, kind=None, assignment: str = DROPOUT) -> list[str]:
+    return [c.name for c in batch(check_id, reference, assignment) if kind is None or kind(c)]
+
+
+def failed_cases(result) -> dict[str, list[str]]:
+    """The names of the failed cases, by check."""
+    return {
+        c.check.id: [case.name for case in c.cases if not case.passed]
+        for c in result.checks
+        if not c.passed
+    }
+
+
+def is_train_backward(case) -> bool:
+    return "dout" in case.inputs and case.params.get("mode") == "train"
+
+
+def is_backward(case) -> bool:
+    return "dout" in case.inputs
+
+
+def is_fresh(case) -> bool:
+    return case.params.get("property") == "fresh"
+
+
+def typed(assignment: str, sources: dict[str, str]) -> nbformat.NotebookNode:
+    """The released notebook with raw source (module-level code allowed) in the answer cells."""
+    notebook = released(assignment)
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        for function, source in sources.items():
+            if f"def {function}(" in cell.source:
+                cell.source = source.strip("\n")
+    return notebook
+
+
+# --------------------------------------------------------------------------- hole 6: in place
+FORWARD_KEEPING_OUT = """
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        out = x.copy()
+        return out, {"out": out, "x": x, "mode": mode}
+    rng = np.random.default_rng() if rng is None else rng
+    out = x * (rng.random(x.shape) >= p_drop) / (1 - p_drop)
+    return out, {"out": out, "x": x, "mode": mode}
+"""
+
+BACKWARD_REWRITING_OUT = """
+def dropout_backward(dout, cache):
+    cache["out"][...] = cache["x"]  # now out / x == 1 everywhere: "no unit was dropped"
+    return dout
+"""
+
+BACKWARD_ZEROING_OUT = """
+def dropout_backward(dout, cache):
+    cache["out"][...] = 0.0  # now out / x == 0 everywhere: "every unit was dropped"
+    return np.zeros_like(dout)
+"""
+
+
+def test_backward_that_rewrites_the_forward_output_in_place(tmp_path, reference):
+    """The review's attack: 10/10 before. Every train-mode backward case fails now."""
+    result = grade(submission(tmp_path, FORWARD_KEEPING_OUT, BACKWARD_REWRITING_OUT), reference)
+    lost = {
+        "dropout_backward": case_count("dropout_backward", reference, is_train_backward),
+        "dropout_hidden_backward": case_count(
+            "dropout_hidden_backward", reference, is_train_backward
+        ),
+    }
+    assert (result.score, failed(result)) == (
+        expected_score(DROPOUT, lost, reference),
+        sorted(lost),
+    )
+    assert result.score < FULL
+
+
+def test_backward_that_zeroes_the_forward_output_in_place(tmp_path, reference):
+    """Variant: claim every unit was dropped and return dx = 0; test mode is caught too."""
+    result = grade(submission(tmp_path, FORWARD_KEEPING_OUT, BACKWARD_ZEROING_OUT), reference)
+    lost = {
+        "dropout_backward": case_count("dropout_backward", reference, is_backward),
+        "dropout_hidden_backward": case_count("dropout_hidden_backward", reference, is_backward),
+    }
+    assert (result.score, failed(result)) == (
+        expected_score(DROPOUT, lost, reference),
+        sorted(lost),
+    )
+
+
+FORWARD_REWRITING_ITS_LAST_OUTPUT = """
+_last = {}
+
+
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x.copy(), None
+    rng = np.random.default_rng() if rng is None else rng
+    key = x.shape
+    if key not in _last:
+        _last[key] = [(rng.random(x.shape) >= p_drop) / (1 - p_drop), None]
+    mask, previous = _last[key]
+    if previous is not None and previous[1] is rng:  # the same generator again: look fresh
+        previous[0][...] = x * np.roll(mask, 1, axis=0)
+    out = x * mask
+    _last[key][1] = (out, rng)
+    return out, mask
+"""
+
+
+def test_reused_mask_hidden_by_rewriting_the_earlier_output(tmp_path, reference):
+    """Variant (a later *forward* call tampers): one mask per shape, the previous output rewritten
+    so two calls look different. The earlier output was copied when it returned."""
+    backward = (
+        "def dropout_backward(dout, cache):\n    return dout if cache is None else dout * cache"
+    )
+    result = grade(submission(tmp_path, FORWARD_REWRITING_ITS_LAST_OUTPUT, backward), reference)
+    lost = {
+        "dropout_fresh_mask": case_count("dropout_fresh_mask", reference, is_fresh),
+        "dropout_hidden_backward": case_count("dropout_hidden_backward", reference, is_fresh),
+    }
+    assert (result.score, failed(result)) == (
+        expected_score(DROPOUT, lost, reference),
+        sorted(lost),
+    )
+    assert failed_cases(result) == {
+        check: case_names(check, reference, is_fresh) for check in sorted(lost)
+    }
