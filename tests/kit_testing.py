@@ -46,3 +46,19 @@ def read_answer(path: Path) -> tuple[dict[str, str], dict]:
         if line.startswith("fails:"):
             declared["fails"] = line.split(":", 1)[1].split()
     return answer_functions(path), declared
+
+
+def every_case(notebook: str, reference, salts) -> list[tuple]:
+    """(check, case) for every case a runner can judge: the shipped public fixtures (the
+    self-check) and, for each salt, every case of the batch grade (public checks salted too)."""
+    from grader.checks import checks_for
+    from grader.checks.cases import batch_cases, load_fixtures
+
+    fixtures = load_fixtures(notebook)
+    out = []
+    for check in checks_for(notebook):
+        if not check.hidden:
+            out += [(check, c) for c in fixtures[check.id]]
+        for salt in salts:
+            out += [(check, c) for c in batch_cases(check, salt=salt, reference=reference)]
+    return out

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kit_testing import every_case
 
 from grader.checks import capstone, checks_for
-from grader.checks.cases import fixtures_bytes, hidden_cases, load_fixtures
+from grader.checks.cases import fixtures_bytes, load_fixtures
 from grader.runner.child import run_case
 from grader.runner.judging import judge_event, wire_case
 from grader.toolkit.gradcheck import numerical_gradient
@@ -36,15 +37,7 @@ ANSWERS = Path(__file__).resolve().parents[2] / "data" / "sample_class" / "answe
 
 # --------------------------------------------------------------------------- running the checks
 def all_cases(reference, salts=SALTS) -> list[tuple]:
-    fixtures = load_fixtures(NOTEBOOK)
-    out = []
-    for check in checks_for(NOTEBOOK):
-        if check.hidden:
-            for salt in salts:
-                out += [(check, c) for c in hidden_cases(check, salt, reference)]
-        else:
-            out += [(check, c) for c in fixtures[check.id]]
-    return out
+    return every_case(NOTEBOOK, reference, salts)
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +260,7 @@ def test_finite_difference_cases_never_cross_a_relu_kink(cases, reference):
                     * (rng.random(z.shape) >= case.params["p_drop"])
                     / (1 - case.params["p_drop"])
                 )
-    assert seen == 1 + len(SALTS)
+    assert seen == 1 + 2 * len(SALTS)  # the public fixture; per salt, the public and the hidden one
 
 
 # --------------------------------------------------------------------------- sharp and fair

@@ -25,6 +25,8 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     submission,
     write,
 )
+from kit_testing import ANSWERS
+from make_sample_class import answer_functions, fill
 
 from grader.checks import checks_for
 from grader.checks.cases import batch_cases, salt_from_environment
@@ -79,14 +81,7 @@ def is_fresh(case) -> bool:
 
 def typed(assignment: str, sources: dict[str, str]) -> nbformat.NotebookNode:
     """The released notebook with raw source (module-level code allowed) in the answer cells."""
-    notebook = released(assignment)
-    for cell in notebook.cells:
-        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution"):
-            continue
-        for function, source in sources.items():
-            if f"def {function}(" in cell.source:
-                cell.source = source.strip("\n")
-    return notebook
+    return fill(released(assignment), {k: v.strip("\n") for k, v in sources.items()})
 
 
 # --------------------------------------------------------------------------- hole 6: in place
@@ -180,3 +175,82 @@ def test_reused_mask_hidden_by_rewriting_the_earlier_output(tmp_path, reference)
     assert failed_cases(result) == {
         check: case_names(check, reference, is_fresh) for check in sorted(lost)
     }
+
+
+# --------------------------------------------------------------------------- hole 9: alt vs staged
+BATCHNORM = "03_batchnorm"
+BN_BACKWARD_CHECKS = (
+    "bn_alt_matches_staged",
+    "bn_backward",
+    "bn_backward_alt",
+    "bn_hidden_backward",
+)
+
+
+def bn_submission(tmp_path, **sources):
+    """The correct sample answer of notebook 03 with some functions replaced by ``sources``."""
+    functions = answer_functions(ANSWERS / BATCHNORM / "bashir_correct.py") | sources
+    return write(tmp_path / f"{BATCHNORM}.ipynb", typed(BATCHNORM, functions))
+
+
+def all_cases_fail(check_ids, reference, assignment) -> dict[str, int]:
+    return {cid: len(batch(cid, reference, assignment)) for cid in check_ids}
+
+
+ZEROS = """
+def {name}(dout, cache):
+    return np.zeros_like(dout), np.zeros(dout.shape[1]), np.zeros(dout.shape[1])
+"""
+
+
+def test_two_backward_stubs_returning_the_same_zeros(tmp_path, reference):
+    """The review's free point: identical zeros 'agree'. Now every backward check fails."""
+    path = bn_submission(
+        tmp_path,
+        batchnorm_backward=ZEROS.format(name="batchnorm_backward"),
+        batchnorm_backward_alt=ZEROS.format(name="batchnorm_backward_alt"),
+    )
+    result = grade(path, reference)
+    lost = all_cases_fail(BN_BACKWARD_CHECKS, reference, BATCHNORM)
+    assert (result.score, failed(result)) == (
+        expected_score(BATCHNORM, lost, reference),
+        sorted(BN_BACKWARD_CHECKS),
+    )
+
+
+WITHOUT_MEAN_PATH = """
+def batchnorm_backward(dout, cache):
+    x_centered, std, x_norm, gamma, mode = cache
+    dx_norm = dout * gamma
+    dx = dx_norm / std - x_norm * (dx_norm * x_norm).mean(axis=0) / std
+    return dx, (dout * x_norm).sum(axis=0), dout.sum(axis=0)
+"""
+
+
+def test_closed_form_aliased_to_a_wrong_staged_backward(tmp_path, reference):
+    """Variant: ``batchnorm_backward_alt = batchnorm_backward`` with a staged pass that forgets the
+    mean path. Agreement with itself earned the point before; now nothing of the backward does."""
+    path = bn_submission(
+        tmp_path,
+        batchnorm_backward=WITHOUT_MEAN_PATH + "\n\nbatchnorm_backward_alt = batchnorm_backward\n",
+        batchnorm_backward_alt="",
+    )
+    result = grade(path, reference)
+    lost = all_cases_fail(BN_BACKWARD_CHECKS, reference, BATCHNORM)
+    assert (result.score, failed(result)) == (
+        expected_score(BATCHNORM, lost, reference),
+        sorted(BN_BACKWARD_CHECKS),
+    )
+
+
+def test_closed_form_aliased_to_a_correct_staged_backward_cannot_be_told(tmp_path, reference):
+    """The documented limit (see ``judge_consistency``): an alias of a *correct* staged pass returns
+    the right numbers, so it earns what a correct closed form earns; only timing could tell."""
+    staged = answer_functions(ANSWERS / BATCHNORM / "bashir_correct.py")["batchnorm_backward"]
+    path = bn_submission(
+        tmp_path,
+        batchnorm_backward=staged + "\n\nbatchnorm_backward_alt = batchnorm_backward\n",
+        batchnorm_backward_alt="",
+    )
+    result = grade(path, reference)
+    assert (result.score, failed(result)) == (result.max_score, [])
