@@ -14,6 +14,7 @@ Expected scores are computed from the check library (points and case counts), ne
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_BACKWARD,
     CORRECT_FORWARD,
@@ -254,3 +255,166 @@ def test_closed_form_aliased_to_a_correct_staged_backward_cannot_be_told(tmp_pat
     )
     result = grade(path, reference)
     assert (result.score, failed(result)) == (result.max_score, [])
+
+
+# --------------------------------------------------------------------------- hole 7: masks
+MASK_BACKWARD = """
+def dropout_backward(dout, cache):
+    return dout if cache is None else dout * cache
+"""
+
+
+def masked_forward(keep: str) -> str:
+    """A forward pass whose kept units are ``keep`` (an expression in x, p_drop, rng)."""
+    return f"""
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x.copy(), None
+    rng = np.random.default_rng() if rng is None else rng
+    n, d = x.shape
+    scale = {keep} / (1 - p_drop)
+    return x * scale, scale
+"""
+
+
+LATTICE = masked_forward(  # a fixed pattern, period 20 along each row, shifted by the generator
+    "((np.arange(d) + 7 * np.arange(n)[:, None] + 10 * rng.integers(2)) % 20 >= round(20 * p_drop))"
+)
+ROWS_IN_PAIRS = masked_forward("np.repeat(rng.random(((n + 1) // 2, d)) >= p_drop, 2, axis=0)[:n]")
+COLUMNS_IN_PAIRS = masked_forward(
+    "np.repeat(rng.random((n, (d + 1) // 2)) >= p_drop, 2, axis=1)[:, :d]"
+)
+WHOLE_ROWS = masked_forward("np.repeat(rng.random((n, 1)) >= p_drop, d, axis=1)")
+
+CACHED_MASK_ONE_FLIP = """
+_masks = {}
+
+
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x.copy(), None
+    rng = np.random.default_rng() if rng is None else rng
+    key = (x.shape, p_drop)
+    if key not in _masks:
+        _masks[key] = np.random.default_rng(0).random(x.shape) >= p_drop
+    keep = _masks[key].copy()
+    keep.flat[rng.integers(keep.size)] ^= True  # "a new mask": one unit differs
+    scale = keep / (1 - p_drop)
+    return x * scale, scale
+"""
+
+PERMUTED_ROWS_OF_THE_LAST_MASK = """
+_masks = {}
+
+
+def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x.copy(), None
+    rng = np.random.default_rng() if rng is None else rng
+    key = (x.shape, p_drop)
+    if key not in _masks:
+        _masks[key] = np.random.default_rng(0).random(x.shape) >= p_drop
+    keep = _masks[key][rng.permutation(x.shape[0])]  # the same rows, in a new order
+    scale = keep / (1 - p_drop)
+    return x * scale, scale
+"""
+
+
+def same_lattice_shift_twice(case) -> bool:
+    """Whether the lattice attack's two calls in a fresh-mask case draw the same shift."""
+    if not is_fresh(case):
+        return False
+    rng = np.random.default_rng(case.plan[0]["value"]["rng"])
+    return rng.integers(2) == rng.integers(2)
+
+
+def is_random_train(case) -> bool:
+    """A train-mode forward case with 0 < p_drop < 1 (where a mask can be structured)."""
+    return "dout" not in case.inputs and 0 < case.params.get("p_drop", 0) < 1
+
+
+def mask_failures(check_ids, kind, reference) -> dict[str, list[str]]:
+    return {cid: case_names(cid, reference, kind) for cid in check_ids}
+
+
+FORWARD_MASK_CHECKS = ("dropout_hidden_forward", "dropout_train_forward")
+FRESH_CHECKS = ("dropout_fresh_mask", "dropout_hidden_backward")
+
+
+def assert_charged(result, expected: dict[str, list[str]], reference) -> None:
+    lost = {cid: len(names) for cid, names in expected.items()}
+    assert (result.score, failed_cases(result)) == (
+        expected_score(DROPOUT, lost, reference),
+        expected,
+    )
+    assert result.score < FULL
+
+
+def test_fixed_lattice_shifted_by_the_generator(tmp_path, reference):
+    """The review's attack: right rate, right rows and columns, 10/10 before; the pairwise-row and
+    neighbour tests reject it, and its two shifts are never independent across calls."""
+    result = grade(submission(tmp_path, LATTICE, MASK_BACKWARD), reference)
+    expected = mask_failures(FORWARD_MASK_CHECKS, is_random_train, reference)
+    # a structured mask is charged by the forward checks; the fresh-mask check then asks only for
+    # two different masks, which this one gives unless both calls draw the same shift
+    expected |= mask_failures(FRESH_CHECKS, same_lattice_shift_twice, reference)
+    assert_charged(result, {k: v for k, v in expected.items() if v}, reference)
+    messages = " ".join(c.message for check in result.checks for c in check.cases)
+    assert "pairwise-row agreement" in messages and "neighbour agreement" in messages
+
+
+def test_one_cached_mask_with_a_single_unit_flipped(tmp_path, reference):
+    """The review's attack: a different mask each call (by one unit), 10/10 before."""
+    result = grade(submission(tmp_path, CACHED_MASK_ONE_FLIP, MASK_BACKWARD), reference)
+    expected = mask_failures(FRESH_CHECKS, is_fresh, reference)
+    # with p_drop = 0 the flipped unit is a dropped one, where nothing may be dropped
+    expected["dropout_train_forward"] = case_names(
+        "dropout_train_forward", reference, lambda c: c.params["p_drop"] == 0
+    )
+    assert_charged(result, dict(sorted(expected.items())), reference)
+    fresh = [
+        c
+        for check in result.checks
+        if check.check.id in FRESH_CHECKS
+        for c in check.cases
+        if not c.passed
+    ]
+    assert all("dropout.reused_mask" in c.diagnosis for c in fresh)
+    assert all("agreement across calls" in c.message for c in fresh)
+
+
+def test_rows_sharing_masks_in_pairs(tmp_path, reference):
+    """The review's attack: rows 2k and 2k+1 share a mask (not *all* rows equal), 10/10 before."""
+    result = grade(submission(tmp_path, ROWS_IN_PAIRS, MASK_BACKWARD), reference)
+    assert_charged(
+        result, mask_failures(FORWARD_MASK_CHECKS, is_random_train, reference), reference
+    )
+
+
+def test_columns_sharing_masks_in_pairs(tmp_path, reference):
+    """Variant: features 2j and 2j+1 share a mask; only the neighbour test sees it."""
+    result = grade(submission(tmp_path, COLUMNS_IN_PAIRS, MASK_BACKWARD), reference)
+    assert_charged(
+        result, mask_failures(FORWARD_MASK_CHECKS, is_random_train, reference), reference
+    )
+    messages = {c.message for check in result.checks for c in check.cases if not c.passed}
+    assert all("neighbour agreement" in m for m in messages)
+
+
+def test_whole_examples_dropped(tmp_path, reference):
+    """Variant: a mask of shape (N, 1), dropping whole rows: the row drop rates reject it."""
+    result = grade(submission(tmp_path, WHOLE_ROWS, MASK_BACKWARD), reference)
+    assert_charged(
+        result, mask_failures(FORWARD_MASK_CHECKS, is_random_train, reference), reference
+    )
+    messages = {c.message for check in result.checks for c in check.cases if not c.passed}
+    assert all("row drop rates" in m for m in messages)
+
+
+def test_the_last_mask_again_with_its_rows_permuted(tmp_path, reference):
+    """Variant: every call reuses one mask per shape with its rows shuffled: each unit agrees
+    across calls about as often as chance, but whole rows recur."""
+    result = grade(submission(tmp_path, PERMUTED_ROWS_OF_THE_LAST_MASK, MASK_BACKWARD), reference)
+    assert_charged(result, mask_failures(FRESH_CHECKS, is_fresh, reference), reference)
+    messages = {c.message for check in result.checks for c in check.cases if not c.passed}
+    assert all("row agreement across calls" in m for m in messages)
