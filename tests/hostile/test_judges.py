@@ -13,6 +13,8 @@ Expected scores are computed from the check library (points and case counts), ne
 
 from __future__ import annotations
 
+import hashlib
+
 import nbformat
 import numpy as np
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
@@ -29,8 +31,8 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
 from kit_testing import ANSWERS
 from make_sample_class import answer_functions, fill
 
-from grader.checks import checks_for
-from grader.checks.cases import batch_cases, salt_from_environment
+from grader.checks import NOTEBOOKS, checks_for
+from grader.checks.cases import batch_cases, load_fixtures, salt_from_environment
 
 DROPOUT = "02_dropout"
 
@@ -418,3 +420,173 @@ def test_the_last_mask_again_with_its_rows_permuted(tmp_path, reference):
     assert_charged(result, mask_failures(FRESH_CHECKS, is_fresh, reference), reference)
     messages = {c.message for check in result.checks for c in check.cases if not c.passed}
     assert all("row agreement across calls" in m for m in messages)
+
+
+# --------------------------------------------------------------------------- hole 8: fixtures
+def lookup_notebook(assignment: str, table: dict, sources: dict[str, str]) -> nbformat.NotebookNode:
+    """The released notebook with ``sources`` typed in and the memorised ``table`` defined in the
+    first answer cell (as a student who copied the installed fixtures would)."""
+    notebook = typed(assignment, sources)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            if any(f"def {name}(" in cell.source for name in sources):
+                cell.source = f"import hashlib, sys\n_T = {table!r}\n\n" + cell.source
+                break
+    return notebook
+
+
+def norms_table() -> dict:
+    """(function, sha256 of the first array argument) -> the fixture's expected value."""
+    table = {}
+    for cases in load_fixtures("01_norms").values():
+        for case in cases:
+            function = case.plan[-1]["call"]
+            first = case.inputs.get("W", case.inputs.get("W0"))
+            (value,) = case.expected.values()
+            key = hashlib.sha256(np.ascontiguousarray(first).tobytes()).hexdigest()
+            table[(function, key)] = (
+                [np.asarray(v).tolist() for v in value] if isinstance(value, list) else float(value)
+            )
+    return table
+
+
+NORMS_BY_ARGUMENT = {
+    name: f"""
+def {name}({args}):
+    first = {first}
+    found = _T.get(({name!r}, hashlib.sha256(np.ascontiguousarray(first).tobytes()).hexdigest()))
+    if found is None:
+        return {fallback}
+    return {answer}
+"""
+    for name, args, first, fallback, answer in [
+        ("l1_norm", "W", "W", "0.0", "found"),
+        ("l2_norm", "W", "W", "0.0", "found"),
+        ("l1_penalty", "weights, lam", "weights[0]", "0.0", "found"),
+        ("l2_penalty", "weights, lam", "weights[0]", "0.0", "found"),
+        (
+            "l1_penalty_grad",
+            "weights, lam",
+            "weights[0]",
+            "[np.zeros_like(w) for w in weights]",
+            "[np.array(g) for g in found]",
+        ),
+        (
+            "l2_penalty_grad",
+            "weights, lam",
+            "weights[0]",
+            "[np.zeros_like(w) for w in weights]",
+            "[np.array(g) for g in found]",
+        ),
+    ]
+}
+
+
+def test_memorised_public_norms_found_by_their_arguments(tmp_path, reference):
+    """The review's attack (8/12 before): the shipped fixtures looked up by the arguments. It
+    still fools its author's own self-check (the fixtures are public), and earns 0 in ``grade``."""
+    path = write(
+        tmp_path / "01_norms.ipynb", lookup_notebook("01_norms", norms_table(), NORMS_BY_ARGUMENT)
+    )
+    public = sum(c.points for c in checks_for("01_norms") if not c.hidden)
+    selfcheck = grade(path, reference, include_hidden=False)
+    assert (selfcheck.score, failed(selfcheck)) == (public, [])
+    result = grade(path, reference)
+    assert (result.score, failed(result)) == (0, sorted(c.id for c in checks_for("01_norms")))
+
+
+def bn_table() -> dict:
+    """Fixture key as the old grader sent it ("check/index") -> the expected values."""
+    return {
+        f"{check_id}/{i}": {name: np.asarray(v).tolist() for name, v in case.expected.items()}
+        for check_id, cases in load_fixtures(BATCHNORM).items()
+        for i, case in enumerate(cases)
+    }
+
+
+BN_BY_FRAME = {
+    "batchnorm_forward": """
+def _case_key():
+    frame = sys._getframe(1)
+    while frame is not None:  # up to the runner's frame that holds the case it is running
+        case = frame.f_locals.get("case")
+        if isinstance(case, dict) and "key" in case:
+            return case["key"]
+        frame = frame.f_back
+    return None
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    key = _case_key()
+    found = _T.get(key, {})
+    for name in ("running_mean", "running_var"):
+        if name in found:
+            bn_param[name] = np.array(found[name])
+    return (np.array(found["out"]) if "out" in found else np.zeros_like(x)), key
+""",
+    "batchnorm_backward": """
+def batchnorm_backward(dout, cache):
+    found = _T.get(cache, {})
+    if "dx" not in found:
+        return np.zeros_like(dout), np.zeros(dout.shape[1]), np.zeros(dout.shape[1])
+    return np.array(found["dx"]), np.array(found["dgamma"]), np.array(found["dbeta"])
+
+
+batchnorm_backward_alt = batchnorm_backward
+""",
+    "batchnorm_backward_alt": "",
+}
+
+
+def test_memorised_public_batchnorm_found_from_the_calling_frame(tmp_path, reference):
+    """The review's attack (14/18 before): the case key read from the runner's frame, the
+    fixture's expected values returned. Keys are random per run now: nothing is found."""
+    path = write(
+        tmp_path / f"{BATCHNORM}.ipynb", lookup_notebook(BATCHNORM, bn_table(), BN_BY_FRAME)
+    )
+    result = grade(path, reference)
+    assert (result.score, failed(result)) == (0, sorted(c.id for c in checks_for(BATCHNORM)))
+
+
+def test_memorised_public_batchnorm_found_by_its_arguments(tmp_path, reference):
+    """Variant: the fixture found from the argument x (the self-check still pays, grade not)."""
+    table = {
+        hashlib.sha256(
+            np.ascontiguousarray(case.inputs.get("x", case.inputs.get("x0"))).tobytes()
+        ).hexdigest(): {name: np.asarray(v).tolist() for name, v in case.expected.items()}
+        for check_id, cases in load_fixtures(BATCHNORM).items()
+        if check_id in ("bn_forward_train", "bn_test_mode")
+        for case in cases
+    }
+    forward = """
+def batchnorm_forward(x, gamma, beta, bn_param):
+    found = _T.get(hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(), {})
+    return (np.array(found["out"]) if "out" in found else np.zeros_like(x)), None
+"""
+    path = write(
+        tmp_path / f"{BATCHNORM}.ipynb",
+        lookup_notebook(BATCHNORM, table, {"batchnorm_forward": forward}),
+    )
+    selfcheck = grade(path, reference, include_hidden=False)
+    assert "bn_forward_train" not in failed(selfcheck)  # every one of its fixtures was found
+    result = grade(path, reference)
+    assert (result.score, failed(result)) == (0, sorted(c.id for c in checks_for(BATCHNORM)))
+
+
+def test_no_batch_case_reuses_a_shipped_input(reference):
+    """The cause of hole 8, checked for every public case: in the batch grade no input array of
+    any case equals one in the shipped fixtures (the slides' matrix too is shuffled and scaled)."""
+    shipped = [
+        case.inputs[name]
+        for notebook in NOTEBOOKS
+        for cases in load_fixtures(notebook).values()
+        for case in cases
+        for name in case.inputs
+    ]
+    digests = {hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in shipped}
+    for notebook in NOTEBOOKS:
+        for check in checks_for(notebook):
+            for case in batch_cases(check, salt=salt_from_environment(), reference=reference):
+                for name, array in case.inputs.items():
+                    digest = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+                    assert digest not in digests or array.size <= 1, (check.id, case.name, name)
