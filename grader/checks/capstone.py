@@ -500,6 +500,7 @@ def _gradcheck_case(rng, reference, dims, p_drop, lam) -> Case:
         )
     )
     returns |= {f"d0{k}": {"item": ["grads0", k]} for k in keys}
+    returns["loss0"] = var("loss0")
     for k in keys:
         v = _unit(rng, params[k]) / np.sqrt(len(keys))
         inputs[f"{k}@+"], inputs[f"{k}@-"] = params[k] + h * v, params[k] - h * v
@@ -517,6 +518,18 @@ def _gradcheck_case(rng, reference, dims, p_drop, lam) -> Case:
             )
         )
         returns[f"loss0{sign}"] = var(f"loss0{sign}")
+
+    def reference_loss(lam_: float) -> np.float64:
+        loss, _ = reference.mlp_loss(
+            _copy(params),
+            X.copy(),
+            y.copy(),
+            lam=lam_,
+            mode="train",
+            bn_params=_bn_copies(inputs, hidden),
+        )
+        return np.float64(loss)
+
     return Case(
         name=_describe(
             n, dims, True, f"λ={lam:g}, p_drop={p_drop}, one generator seed for every call"
@@ -525,7 +538,17 @@ def _gradcheck_case(rng, reference, dims, p_drop, lam) -> Case:
         plan=plan,
         returns=returns,
         inputs=inputs,
-        params={"kind": "gradcheck", "lam": lam, "p_drop": p_drop, "keys": ",".join(keys), "h": h},
+        # the gate: the loss with dropout off must be the reference's, or a catalogued mistake
+        expected={"loss": reference_loss(lam), "data_loss": reference_loss(0.0)},
+        params={
+            "kind": "gradcheck",
+            "lam": lam,
+            "p_drop": p_drop,
+            "keys": ",".join(keys),
+            "h": h,
+            "n": n,
+            "big_scores": False,
+        },
     )
 
 
@@ -980,6 +1003,18 @@ def _judge_grads(case, outputs, notes) -> str:
 def _judge_gradcheck(case, outputs, notes) -> str:
     keys = case.params["keys"].split(",")
     h, lam = case.params["h"], case.params["lam"]
+    # The gate (issue 10): agreeing with finite differences of your own loss proves nothing if
+    # that loss is degenerate (a constant with zero gradients agrees perfectly). With dropout off
+    # the loss must be the reference's or one of the catalogued mistakes (charged elsewhere).
+    try:
+        _judge_loss(case, {"loss": outputs.get("loss0")}, notes)
+    except Mismatch as exc:
+        if not exc.diagnosis:
+            raise Mismatch(
+                "with p_drop=0 your loss is not the mean cross-entropy plus the penalty ("
+                + exc.message
+                + "), so agreeing with finite differences of it proves nothing about the gradients"
+            ) from None
     loss = as_scalar(outputs.get("loss"), "loss", notes)
     again = as_scalar(outputs.get("loss_again"), "loss (second call)", notes)
     if _scalar_error(again, loss) > 1e-9:

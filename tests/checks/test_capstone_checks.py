@@ -317,3 +317,27 @@ def test_malformed_answers_fail_with_a_message(kind, cases, reference):
             continue
         assert not any(c.passed for c in case_results), check_id
         assert all(c.message for c in case_results)
+
+
+def test_a_constant_loss_with_zero_gradients_earns_no_gradient_check(cases, reference):
+    """Issue 10's degenerate pair: a constant loss agrees perfectly with its own (zero) finite
+    differences. The gate asks for the right loss with dropout off first."""
+
+    def mlp_loss(params, X, y=None, **kwargs):
+        if y is None:
+            return np.zeros((X.shape[0], 3))
+        return 1.0, {k: np.zeros_like(v) for k, v in params.items()}
+
+    results = run_everywhere(cases, reference_namespace(reference) | {"mlp_loss": mlp_loss})
+    kinds: dict[str, list] = {cid: [] for cid in CHECK_IDS}
+    for check, case in cases:  # run_everywhere keeps the order of the cases within each check
+        kinds[check.id].append(case.params.get("kind"))
+    judged = [
+        result
+        for cid in CHECK_IDS
+        for kind, result in zip(kinds[cid], results[cid], strict=True)
+        if kind == "gradcheck"
+    ]
+    assert len(judged) == 1 + 2 * len(SALTS)
+    assert not any(r.passed for r in judged)
+    assert all("proves nothing about the gradients" in r.message for r in judged)
