@@ -727,11 +727,10 @@ def _batch_unavailable(command: str, platform: str = sys.platform) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grader.runner.sandbox import SandboxUnavailable
-
     args = _parser().parse_args(argv)
-    if args.command == "check":
+    if args.command == "check":  # the self-check imports no batch machinery (portable)
         return _check(args)
+    from grader.runner.sandbox import SandboxUnavailable
     why = _batch_unavailable(args.command)
     if why:
         print(f"error: {why}", file=sys.stderr)

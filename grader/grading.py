@@ -1,8 +1,9 @@
 """Grading submissions: find them, run each in its own process, judge, and collect results.
 
 The flow for one notebook: read it (never write it) → pick the student's cells → build the
-cases (public fixtures; hidden ones from the salt and the reference) → run the cells and the
-call plans in a child process → judge every returned value here, in the trusted process.
+cases (in the batch grade all from the salt and the reference; in a self-check the public
+fixtures) → run the cells and the call plans in a child process, in a secret order under random
+keys → judge every returned value here, in the trusted process.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from pathlib import Path
 from grader.budget import Budget, Refusal
 from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.base import CaseResult, CheckResult
-from grader.checks.cases import cases_for, salt_from_environment
+from grader.checks.cases import batch_cases, cases_for, salt_from_environment
 from grader.layout import Target, find_submissions
 from grader.results import SubmissionResult
 from grader.runner import sandbox
@@ -91,29 +93,42 @@ class _WireCase(dict):
     json: str
 
 
-_built: dict[tuple, list[tuple[str, object, _WireCase]]] = {}
+_built: dict[tuple, list[tuple[object, str]]] = {}
 _built_lock = threading.Lock()
 
 
-def _cases(check, salt: str, reference) -> list[tuple[str, object, _WireCase]]:
-    """``(key, case, wire case)`` of a check, built once per salt and reference: hidden cases
-    and their encoded inputs are the same for every submission of a batch."""
-    token = (check.id, check.build, salt, id(reference) if check.needs_reference else None)
+def _cases(check, salt: str, reference, batch: bool) -> list[tuple[object, str]]:
+    """``(case, wire JSON without its key)`` of a check, built once per salt and reference: the
+    cases and their encoded inputs are the same for every submission of a batch.
+
+    ``batch``: every case from the salt (:func:`~grader.checks.cases.batch_cases`); otherwise the
+    self-check's (public fixtures, hidden cases from the salt)."""
+    token = (check.id, check.build, salt, batch, id(reference) if check.needs_reference else None)
     with _built_lock:
         if token in _built:
             return _built[token]
-    cases = cases_for(check, salt=salt, reference=reference)
-    keyed = []
-    for i, case in enumerate(cases):
-        key = f"{check.id}/{i}"
-        wire = _WireCase(wire_case(key, case))
-        wire.json = json.dumps(wire)
-        keyed.append((key, case, wire))
+    if batch:
+        cases = batch_cases(check, salt=salt, reference=reference)
+    else:
+        cases = cases_for(check, salt=salt, reference=reference)
+    built = []
+    for case in cases:
+        body = json.dumps({k: v for k, v in wire_case("", case).items() if k != "key"})
+        built.append((case, body))
     with _built_lock:
         if len(_built) > 512:
             _built.clear()
-        _built[token] = keyed
-    return keyed
+        _built[token] = built
+    return built
+
+
+def _opaque(body: str, returns: dict) -> _WireCase:
+    """A wire case under a fresh random key: the key says nothing about the check or the case.
+    ``returns`` stays readable for the parent (the channel checks events against it)."""
+    key = secrets.token_hex(8)
+    wire = _WireCase(key=key, returns=returns)
+    wire.json = f'{{"key": "{key}", ' + body[1:]
+    return wire
 
 
 def _judge(check, case, event: dict | None, failure: str) -> CaseResult:
@@ -147,12 +162,15 @@ def _grade_loaded(
     wire = []
     for check in checks:
         try:
-            built = _cases(check, salt, reference)
+            built = _cases(check, salt, reference, batch=include_hidden)
         except Exception as exc:  # noqa: BLE001 - a grader-side problem; reported, never fatal
             planned.append((check, f"grader problem: could not build cases ({exc})"))
             continue
-        planned.append((check, [(key, case) for key, case, _ in built]))
-        wire += [w for _, _, w in built]
+        opaque = [(case, _opaque(body, case.returns)) for case, body in built]
+        planned.append((check, [(w["key"], case) for case, w in opaque]))
+        wire += [w for _, w in opaque]
+    # the order is secret too: counting calls does not tell which case is running
+    secrets.SystemRandom().shuffle(wire)
     # a self-check (public checks only) runs sandboxed when it can, without warnings or errors
     outcome = run_in_child(submission.cells, wire, limits, strict=include_hidden)
     result.isolation = outcome.isolation

@@ -13,10 +13,6 @@ the machine; memory much less so.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "hostile"))
+sys.path.insert(0, str(ROOT / "scripts"))
+from figures import machine, write_figures  # noqa: E402
 
 MEASURE = """
 import resource, sys, time
@@ -59,6 +57,7 @@ def main() -> int:
     args = parser.parse_args()
     from hostile_helpers import submission
 
+    before = machine()
     figures = {}
     with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:
         base = Path(tmp)
@@ -71,20 +70,20 @@ def main() -> int:
         figures[f"attack_{args.copies}_notebooks_jobs_{args.jobs}"] = measure(
             base / "attack" / "submitted", args.jobs
         )
-    record = {
-        "script": "scripts/bench_hostile_memory.py",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "cpu": platform.processor() or platform.machine(),
-            "quiet": f"load average {os.getloadavg()[0]:.2f} when it ended",
-        },
-        "figures": figures,
-    }
-    path = ROOT / "docs" / "figures" / "bench_hostile_memory.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(record, indent=2))
+    attack = figures[f"attack_{args.copies}_notebooks_jobs_{args.jobs}"]
+    summary = (
+        f"grader peak memory {figures['honest_notebook']['grader_peak_rss_mib']:.0f} MiB on an "
+        f"honest notebook, {attack['grader_peak_rss_mib']:.0f} MiB on {args.copies} notebooks "
+        "returning 40 MiB type names"
+    )
+    path = write_figures(
+        "bench_hostile_memory",
+        figures,
+        summary,
+        "python scripts/bench_hostile_memory.py",
+        before,
+    )
+    print(path.read_text(encoding="utf-8"))
     return 0
 
 

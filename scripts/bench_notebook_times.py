@@ -15,10 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,7 +24,9 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "docs" / "figures" / "bench_notebook_times.json"
+sys.path.insert(0, str(ROOT / "scripts"))
+from figures import machine, write_figures  # noqa: E402
+
 CPU_CELL = (
     "import resource as _r\n_u = _r.getrusage(_r.RUSAGE_SELF)\nprint(_u.ru_utime + _u.ru_stime)"
 )
@@ -60,25 +59,24 @@ def main() -> int:
         if p.parent.name == p.stem and (not args.notebooks or p.stem in args.notebooks)
     )
     figures = {}
-    load_before = os.getloadavg()[0]
+    before = machine()
     for path in paths:
         for full in (False, True) if args.full else (False,):
             key = f"{path.stem}{' FULL=1' if full else ''}"
             figures[key] = run(path, full)
             print(key, figures[key], flush=True)
-    record = {
-        "script": "scripts/bench_notebook_times.py",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "cpu": platform.processor() or platform.machine(),
-            "quiet": f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
-        },
-        "figures": figures,
-    }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    default = {k: v for k, v in figures.items() if "FULL" not in k}
+    summary = "solution notebooks top to bottom (default run): " + ", ".join(
+        f"{k} {v['wall_s']:.0f} s" for k, v in default.items()
+    )
+    path = write_figures(
+        "bench_notebook_times",
+        figures,
+        summary,
+        "python scripts/bench_notebook_times.py" + (" --full" if args.full else ""),
+        before,
+    )
+    print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -86,3 +86,19 @@ def build_wheel(source: Path, out: Path) -> Path:
     assert not deprecated, "the build warns:\n" + "\n".join(deprecated)
     (wheel,) = out.glob("*.whl")
     return wheel
+
+
+def every_case(notebook: str, reference, salts) -> list[tuple]:
+    """(check, case) for every case a runner can judge: the shipped public fixtures (the
+    self-check) and, for each salt, every case of the batch grade (public checks salted too)."""
+    from grader.checks import checks_for
+    from grader.checks.cases import batch_cases, load_fixtures
+
+    fixtures = load_fixtures(notebook)
+    out = []
+    for check in checks_for(notebook):
+        if not check.hidden:
+            out += [(check, c) for c in fixtures[check.id]]
+        for salt in salts:
+            out += [(check, c) for c in batch_cases(check, salt=salt, reference=reference)]
+    return out

@@ -1,10 +1,14 @@
-"""Where a check's cases come from: shipped fixtures (public) or the salt and the reference (hidden).
+"""Where a check's cases come from: shipped fixtures (the self-check) or the salt (the batch grade).
 
 Public cases are built once from the reference solution by ``scripts/make_fixtures.py`` and
 shipped inside the package (``grader/checks/fixtures/<notebook>.npz``), so a student's
-self-check needs no reference. Hidden cases are built at grading time from a course-private
-salt; when a check needs expected values, they come from the reference, found by
-:mod:`grader.references` outside the installed package.
+self-check needs no reference. Every student has those files, inputs *and* expected values, so
+the batch grade never pays for them: there **every** case, public checks included, is built at
+grading time from a course-private salt (:func:`batch_cases`; public checks from
+:func:`~grader.checks.base.salted_public_seed`, hidden ones from
+:func:`~grader.checks.base.hidden_seed`), with the same builders and therefore the same shapes and
+kinds of case as the fixtures but other numbers. When a check needs expected values, they come
+from the reference, found by :mod:`grader.references` outside the installed package.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from grader.checks import checks_for
-from grader.checks.base import DEFAULT_SALT, Case, Check, hidden_seed, public_seed
+from grader.checks.base import (
+    DEFAULT_SALT,
+    Case,
+    Check,
+    hidden_seed,
+    public_seed,
+    salted_public_seed,
+)
 
 FIXTURE_FORMAT = 1
 
@@ -40,8 +51,17 @@ def hidden_cases(check: Check, salt: str, reference) -> list[Case]:
     return check.build(hidden_seed(salt, check.id), reference if check.needs_reference else None)
 
 
+def batch_cases(check: Check, *, salt: str, reference) -> list[Case]:
+    """The cases of the batch grade: built from the salt for every check, public ones included
+    (the shipped fixtures, which any student can read, never earn points there)."""
+    if check.needs_reference and reference is None:
+        raise RuntimeError(f"check {check.id} needs the reference solutions, which were not found")
+    seed = hidden_seed(salt, check.id) if check.hidden else salted_public_seed(salt, check.id)
+    return check.build(seed, reference if check.needs_reference else None)
+
+
 def cases_for(check: Check, *, salt: str | None = None, reference=None) -> list[Case]:
-    """Public cases from the fixtures, hidden ones built from the salt."""
+    """The self-check's cases: public ones from the fixtures, hidden ones built from the salt."""
     if check.hidden:
         return hidden_cases(check, salt or salt_from_environment(), reference)
     return load_fixtures(check.notebook)[check.id]

@@ -136,7 +136,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=
     score, late_sentence = _score_line(result, late)
     out += ["", f"**Score: {score}** (autograded checks)", ""]
     if late_sentence:
-        out += [md_text(late_sentence), ""]
+        out += [_md_cell(late_sentence), ""]  # our own words and numbers, not the submission's
     if result.error:
         out += [
             "We could not run your notebook, so every check scores 0:",

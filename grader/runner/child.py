@@ -31,6 +31,9 @@ A plan is a list of steps run in order against the student's namespace:
 and an expression is a JSON literal, or one of ``{"in": name}`` (a fresh copy of an input
 array), ``{"var": name}``, ``{"rng": seed}`` (a new ``np.random.Generator``),
 ``{"dict": {k: expr}}``, ``{"list": [expr, ...]}``, ``{"item": [var, key]}``.
+
+Each value named in ``returns`` is encoded (copied) the moment the last step that binds it or is
+given it returns (:func:`capture_points`), so later student code cannot rewrite it in place.
 """
 
 from __future__ import annotations
@@ -167,12 +170,65 @@ def _evaluate(expr, inputs: dict, variables: dict):
     return expr
 
 
-def run_plan(namespace: dict, plan: list, returns: dict, inputs: dict) -> dict:
-    """Run one case's plan against ``namespace`` and return the raw values named in ``returns``."""
-    variables: dict = {}
+def _reads(expr) -> set[str]:
+    """The plan variables an expression reads."""
+    if not isinstance(expr, dict):
+        return set()
+    if "var" in expr:
+        return {expr["var"]}
+    if "item" in expr:
+        return {expr["item"][0]}
+    parts = expr.get("dict", {}).values() if "dict" in expr else expr.get("list", [])
+    return set().union(*(_reads(v) for v in parts))
+
+
+def capture_points(plan: list, returns: dict) -> dict[str, int]:
+    """After which step each returned value is copied (copy-on-return).
+
+    A value is taken right after the last step that binds it or is *given* it (directly or
+    inside a ``let`` that contains it), never later: a later call that only holds an alias (a
+    backward pass holding the forward's cache) cannot change what is judged.
+    """
+    contains: dict[str, set[str]] = {}
+
+    def closed(names: set[str]) -> set[str]:
+        return set().union(names, *(contains.get(n, set()) for n in names))
+
+    touched = []
     for step in plan:
         if "let" in step:
+            contains[step["let"]] = closed(_reads(step["value"]))
+            touched.append({step["let"]})
+            continue
+        arguments = [*step.get("args", []), *step.get("kwargs", {}).values()]
+        out = step.get("out")
+        bound = set(out) if isinstance(out, list) else {out} if out else set()
+        touched.append(closed(set().union(*(_reads(a) for a in arguments))) | bound)
+    points = {}
+    for key, expr in returns.items():  # no max(): student code may have replaced the builtins
+        wanted, points[key] = closed(_reads(expr)), len(plan) - 1
+        for index, names in enumerate(touched):
+            if names & wanted:
+                points[key] = index
+    return points
+
+
+def run_plan(namespace: dict, plan: list, returns: dict, inputs: dict, encode=encode_value) -> dict:
+    """Run one case's plan against ``namespace``; return the values named in ``returns``, each
+    passed through ``encode`` (a copy of plain numbers) at its :func:`capture_points` step."""
+    variables: dict = {}
+    points = capture_points(plan, returns)
+    taken: dict = {}
+
+    def take(index: int) -> None:
+        for key, expr in returns.items():
+            if points[key] == index:
+                taken[key] = encode(_evaluate(expr, inputs, variables))
+
+    for index, step in enumerate(plan):
+        if "let" in step:
             variables[step["let"]] = _evaluate(step["value"], inputs, variables)
+            take(index)
             continue
         name = step["call"]
         function = namespace.get(name)
@@ -197,7 +253,9 @@ def run_plan(namespace: dict, plan: list, returns: dict, inputs: dict) -> dict:
             variables.update(zip(out, result, strict=True))
         elif out:
             variables[out] = result
-    return {key: _evaluate(expr, inputs, variables) for key, expr in returns.items()}
+        take(index)
+    take(-1)  # an empty plan
+    return {key: taken[key] for key in returns}
 
 
 def describe_exception(exc: BaseException, student_files: tuple[str, ...] = ("<cell",)) -> dict:
@@ -258,8 +316,7 @@ def run_case(namespace: dict, case: dict, inputs: dict, limit: int) -> dict:
     event: dict = {"event": "case", "key": case["key"], "outputs": {}, "error": None}
     with captured(limit) as (out, caught), np.errstate(all="warn"):
         try:
-            values = run_plan(namespace, case["plan"], case["returns"], inputs)
-            event["outputs"] = {k: encode_value(v) for k, v in values.items()}
+            event["outputs"] = run_plan(namespace, case["plan"], case["returns"], inputs)
         except PlanError as exc:
             event["error"] = {
                 "type": "PlanError",

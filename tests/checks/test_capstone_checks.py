@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kit_testing import every_case
 
 from grader.checks import capstone, checks_for
-from grader.checks.cases import fixtures_bytes, hidden_cases, load_fixtures
+from grader.checks.cases import fixtures_bytes, load_fixtures
 from grader.runner.child import run_case
 from grader.runner.judging import judge_event, wire_case
 from grader.toolkit.gradcheck import numerical_gradient
@@ -36,15 +37,7 @@ ANSWERS = Path(__file__).resolve().parents[2] / "data" / "sample_class" / "answe
 
 # --------------------------------------------------------------------------- running the checks
 def all_cases(reference, salts=SALTS) -> list[tuple]:
-    fixtures = load_fixtures(NOTEBOOK)
-    out = []
-    for check in checks_for(NOTEBOOK):
-        if check.hidden:
-            for salt in salts:
-                out += [(check, c) for c in hidden_cases(check, salt, reference)]
-        else:
-            out += [(check, c) for c in fixtures[check.id]]
-    return out
+    return every_case(NOTEBOOK, reference, salts)
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +260,7 @@ def test_finite_difference_cases_never_cross_a_relu_kink(cases, reference):
                     * (rng.random(z.shape) >= case.params["p_drop"])
                     / (1 - case.params["p_drop"])
                 )
-    assert seen == 1 + len(SALTS)
+    assert seen == 1 + 2 * len(SALTS)  # the public fixture; per salt, the public and the hidden one
 
 
 # --------------------------------------------------------------------------- sharp and fair
@@ -324,3 +317,27 @@ def test_malformed_answers_fail_with_a_message(kind, cases, reference):
             continue
         assert not any(c.passed for c in case_results), check_id
         assert all(c.message for c in case_results)
+
+
+def test_a_constant_loss_with_zero_gradients_earns_no_gradient_check(cases, reference):
+    """Issue 10's degenerate pair: a constant loss agrees perfectly with its own (zero) finite
+    differences. The gate asks for the right loss with dropout off first."""
+
+    def mlp_loss(params, X, y=None, **kwargs):
+        if y is None:
+            return np.zeros((X.shape[0], 3))
+        return 1.0, {k: np.zeros_like(v) for k, v in params.items()}
+
+    results = run_everywhere(cases, reference_namespace(reference) | {"mlp_loss": mlp_loss})
+    kinds: dict[str, list] = {cid: [] for cid in CHECK_IDS}
+    for check, case in cases:  # run_everywhere keeps the order of the cases within each check
+        kinds[check.id].append(case.params.get("kind"))
+    judged = [
+        result
+        for cid in CHECK_IDS
+        for kind, result in zip(kinds[cid], results[cid], strict=True)
+        if kind == "gradcheck"
+    ]
+    assert len(judged) == 1 + 2 * len(SALTS)
+    assert not any(r.passed for r in judged)
+    assert all("proves nothing about the gradients" in r.message for r in judged)

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from kit_testing import every_case
 
 from grader.checks import checks_for, get_check, norms
 from grader.checks.cases import build_public, hidden_cases, load_fixtures
@@ -41,16 +42,8 @@ def weights_of(case) -> list[np.ndarray]:
 
 
 def all_cases(reference, salts=SALTS):
-    """(check, case) for every public case (from the shipped fixtures) and hidden case."""
-    fixtures = load_fixtures(NOTEBOOK)
-    out = []
-    for check in checks_for(NOTEBOOK):
-        if check.hidden:
-            for salt in salts:
-                out += [(check, c) for c in hidden_cases(check, salt, reference)]
-        else:
-            out += [(check, c) for c in fixtures[check.id]]
-    return out
+    """(check, case): the public fixtures, and every batch case (salted) of each salt."""
+    return every_case(NOTEBOOK, reference, salts)
 
 
 def grade(check, cases, namespace):
@@ -74,18 +67,10 @@ def namespace_of(reference, **overrides):
 
 
 def run_everywhere(reference, namespace, salts=SALTS):
-    """{check id: list of CaseResult} over public cases and hidden cases of every salt."""
-    fixtures = load_fixtures(NOTEBOOK)
-    out = {}
-    for check in checks_for(NOTEBOOK):
-        if check.hidden:
-            out[check.id] = [
-                r
-                for salt in salts
-                for r in grade(check, hidden_cases(check, salt, reference), namespace)
-            ]
-        else:
-            out[check.id] = grade(check, fixtures[check.id], namespace)
+    """{check id: list of CaseResult} over the public fixtures and the batch cases of every salt."""
+    out = {check.id: [] for check in checks_for(NOTEBOOK)}
+    for check, case in all_cases(reference, salts):
+        out[check.id] += grade(check, [case], namespace)
     return out
 
 

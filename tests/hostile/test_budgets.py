@@ -34,10 +34,14 @@ def idle_class(tmp_path, idle_notebooks: int):
     ones (different bytes, so none is graded once for all)."""
     for student in ("alice", "bob"):
         submission(tmp_path, CORRECT_FORWARD + f"# {student}\n", student=student)
+    targets = discover([tmp_path / "submitted"])
+    # The layout grades one notebook per student and assignment (tests/hostile/test_identity.py),
+    # so the time budget is tested on what that leaves: many targets of one student, as many
+    # assignments (or a course's own layout) would give; the budget must hold whatever they are.
     for i in range(idle_notebooks):
-        path = submission(tmp_path, IDLE + f"# copy {i}\n", student="mallory")
-        path.rename(path.with_name(f"copy{i}.ipynb"))
-    return discover([tmp_path / "submitted"])
+        path = submission(tmp_path / f"idle{i}", IDLE + f"# copy {i}\n", student="mallory")
+        targets.append(Target(path, student="mallory", assignment="02_dropout"))
+    return targets
 
 
 def test_one_student_with_many_idle_notebooks_gets_only_the_student_budget(tmp_path, reference):

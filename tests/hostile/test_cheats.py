@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_FORWARD,
+    FAST,
     FULL,
     NAME_ME,
     ROOT,
