@@ -1,7 +1,7 @@
 """Grading on a running Dask distributed cluster (``grade/export --scheduler ADDRESS``).
 
 The client (this module) does what needs the course: it builds every check's cases from the
-salt and the reference once and broadcasts them to the workers, reads each submission (size
+salt and the reference once and ships them to every worker in a worker plugin, reads each submission (size
 bounded, as on one machine) and sends its bytes with the task, and writes each result to the
 store the moment it arrives (:func:`grader.store.grade_with_store`), so an interrupted batch
 resumes and ``--student``/``--force`` work as locally. The workers
@@ -55,6 +55,7 @@ WORKER_TIMEOUT = 60.0  # to wait for the first worker
 POLL_SECONDS = 0.1
 STATUS_SECONDS = 1.0  # how often the progress bar asks the scheduler what is running
 TASK_PREFIX = "dnn-kit-grade"
+LOST_ROUNDS = 3  # times tasks the cluster cancelled are sent again
 
 
 class ClusterError(RuntimeError):
@@ -239,11 +240,16 @@ def _received(target: Target, answer, summary: ClusterSummary) -> SubmissionResu
 class _Batch:
     """The tasks of one batch on the cluster, their progress bar, and their client-side budget."""
 
-    def __init__(self, client, targets, on_result, submit, summary, budget: float, progress: bool):
+    def __init__(self, client, targets, on_result, summary, options: dict, progress: bool):
         from tqdm.auto import tqdm
 
-        self.client, self.targets, self.on_result, self.submit = client, targets, on_result, submit
-        self.summary, self.budget = summary, budget
+        self.client, self.targets, self.on_result = client, targets, on_result
+        self.summary, self.options = summary, options
+        self.budget = 2 * options["limits"].total_seconds + 60
+        self.jobs: dict[int, dict] = {}
+        self.token = secrets.token_hex(6)
+        self.table_plugin = None
+        self.attempts: collections.Counter = collections.Counter()
         self.bar = tqdm(
             total=len(targets),
             disable=not progress,
@@ -251,53 +257,108 @@ class _Batch:
             desc="grading on the cluster",
             file=sys.stderr,
         )
-        self.index: dict = {}  # future -> target index
+        self.index: dict = {}  # future -> target index, while it runs
         self.first_seen: dict = {}  # task key -> when the scheduler first had it on a worker
         self.over_budget: set = set()
         self.last_status = 0.0
 
-    def run(self, indices: list[int], alone: bool = False) -> list[int]:
-        """Grade ``indices``; returns those whose tasks ended in KilledWorker (not yet reported)."""
+    def broadcast(self, table) -> None:
+        """Send the case table to every worker, and to every worker that joins later."""
+        from grader.runner.cluster_worker import CaseTablePlugin
+
+        plugin = CaseTablePlugin(self.token, table)
+        self.client.register_plugin(plugin)
+        self.table_plugin = plugin.name
+
+    def withdraw(self) -> None:
+        """Drop the case table from the workers and the scheduler."""
+        if self.table_plugin is not None:
+            try:
+                self.client.unregister_worker_plugin(self.table_plugin)
+            except Exception:  # noqa: BLE001 - the scheduler is gone: so is the table
+                pass
+            self.table_plugin = None
+
+    def report(self, i: int, result: SubmissionResult) -> None:
+        self.summary.failed += result.grader_failure
+        self.on_result(i, result)
+        self.bar.update(1)
+
+    def submit(self, indices: list[int]) -> list:
+        from grader.runner.cluster_worker import grade_task
+
+        keys = []
+        for i in indices:
+            self.attempts[i] += 1  # a new key for every attempt
+            keys.append((f"{TASK_PREFIX}-{self.token}", i, self.attempts[i]))
+        futures = self.client.map(
+            grade_task,
+            [self.jobs[i] for i in indices],
+            token=self.token,
+            key=keys,
+            pure=False,
+            **self.options,
+        )
+        self.index.update(zip(futures, indices, strict=True))
+        return futures
+
+    def settle(self, indices: list[int], alone: bool = False) -> list[int]:
+        """Grade ``indices`` (one at a time if ``alone``), sending again the tasks the cluster
+        cancelled; returns those that ended in KilledWorker when not ``alone`` (unreported)."""
+        killed: list[int] = []
+        pending = indices
+        for _ in range(LOST_ROUNDS):
+            unfinished = []
+            for group in [[i] for i in pending] if alone else [pending]:
+                unfinished += self._run(group, alone)
+            killed += [i for i, why in unfinished if why == "killed"]
+            pending = [i for i, why in unfinished if why == "lost"]
+            if not pending:
+                return killed
+        for i in pending:
+            self.report(i, _failed(self.targets[i], "the cluster kept cancelling its task"))
+        return killed
+
+    def _run(self, indices: list[int], alone: bool) -> list[tuple[int, str]]:
+        """Run ``indices`` to the end; ``(index, "killed" | "lost")`` for those not reported."""
         from distributed import KilledWorker, as_completed
 
-        killed: list[int] = []
-        batches = [[i] for i in indices] if alone else [indices]
-        for batch in batches:
-            futures = self.submit(batch)
-            self.index.update(zip(futures, batch, strict=True))
-            finished = as_completed(
-                futures, with_results=True, raise_errors=False, loop=self.client.loop
-            )
-            while not finished.is_empty():
-                done = finished.next_batch(block=False)
-                for future, answer in done:
-                    i = self.index.pop(future)
-                    target = self.targets[i]
-                    if future.key in self.over_budget:
-                        result = _failed(target, f"no answer within {self.budget:.0f} s")
-                    elif isinstance(answer, KilledWorker) and not alone:
-                        killed.append(i)
-                        future.release()
-                        continue
-                    elif isinstance(answer, KilledWorker):
-                        result = _failed(
-                            target,
-                            "its grading task kept killing Dask workers "
-                            f"({answer.allowed_failures + 1} in a row, the last "
-                            f"{answer.last_worker.address}), also when run alone",
-                        )
-                    elif isinstance(answer, BaseException):
-                        result = _failed(target, f"{type(answer).__name__}: {answer}")
-                    else:
-                        result = _received(target, answer, self.summary)
-                    future.release()
-                    self.summary.failed += result.grader_failure
-                    self.on_result(i, result)
-                    self.bar.update(1)
-                if not done:
-                    self._watch()
-                    time.sleep(POLL_SECONDS)
-        return killed
+        unfinished = []
+        finished = as_completed(
+            self.submit(indices), with_results=True, raise_errors=False, loop=self.client.loop
+        )
+        while not finished.is_empty():
+            done = finished.next_batch(block=False)
+            for future, answer in done:
+                i = self.index.pop(future)
+                error = future.status in ("error", "cancelled")
+                if future.status == "error" and isinstance(answer, tuple):
+                    answer = answer[1]  # (type, exception, traceback)
+                future.release()
+                target = self.targets[i]
+                if future.key in self.over_budget:
+                    result = _failed(target, f"no answer within {self.budget:.0f} s")
+                elif isinstance(answer, KilledWorker) and not alone:
+                    unfinished.append((i, "killed"))
+                    continue
+                elif isinstance(answer, KilledWorker):
+                    result = _failed(
+                        target,
+                        f"its grading task kept killing Dask workers ({answer.allowed_failures + 1} "
+                        f"in a row, the last {answer.last_worker.address}), also when run alone",
+                    )
+                elif future.status == "cancelled":  # by the cluster (e.g. a scheduler restart)
+                    unfinished.append((i, "lost"))
+                    continue
+                elif error:
+                    result = _failed(target, f"{type(answer).__name__}: {answer}")
+                else:
+                    result = _received(target, answer, self.summary)
+                self.report(i, result)
+            if not done:
+                self._watch()
+                time.sleep(POLL_SECONDS)
+        return unfinished
 
     def _watch(self) -> None:
         """Refresh running/queued on the bar and cancel tasks past their budget."""
@@ -339,48 +400,30 @@ def grade_on_cluster(
     try:
         policy = worker_policy()
         check_workers(client, policy)
-        from grader.runner.cluster_worker import grade_task
-
-        table = build_case_table(include_hidden, salt or salt_from_environment(), reference)
-        [table_future] = client.scatter([table], broadcast=True, hash=False)
-        token = secrets.token_hex(6)
-        jobs: dict[int, dict] = {}
-        for i, target in enumerate(targets):
-            job = _job(target)
-            if job is None:  # unreadable or too large: the same result as locally, here
-                summary.local += 1
-                on_result(i, grade_notebook(target, include_hidden=include_hidden, limits=limits))
-            else:
-                jobs[i] = job
-        attempt = collections.Counter()
-
-        def submit(indices: list[int]) -> list:
-            keys = []
-            for i in indices:
-                attempt[i] += 1
-                keys.append((f"{TASK_PREFIX}-{token}", i, attempt[i]))
-            return client.map(
-                grade_task,
-                [jobs[i] for i in indices],
-                table=table_future,
-                policy=policy,
-                include_hidden=include_hidden,
-                limits=limits,
-                key=keys,
-                pure=False,
-            )
-
-        budget = 2 * limits.total_seconds + 60
-        batch = _Batch(client, targets, on_result, submit, summary, budget, progress)
+        options = {"policy": policy, "include_hidden": include_hidden, "limits": limits}
+        batch = _Batch(client, targets, on_result, summary, options, progress)
         try:
-            killed = batch.run(sorted(jobs))
+            batch.broadcast(
+                build_case_table(include_hidden, salt or salt_from_environment(), reference)
+            )
+            for i, target in enumerate(targets):
+                job = _job(target)
+                if job is None:  # unreadable or too large: the same result as locally, here
+                    summary.local += 1
+                    batch.report(
+                        i, grade_notebook(target, include_hidden=include_hidden, limits=limits)
+                    )
+                else:
+                    batch.jobs[i] = job
+            killed = batch.settle(sorted(batch.jobs))
             summary.retried_alone = len(killed)
-            batch.run(killed, alone=True)
+            batch.settle(killed, alone=True)
         except BaseException:
             client.cancel(list(batch.index), force=True)
             raise
         finally:
             batch.bar.close()
+            batch.withdraw()
         _report(summary)
         return summary
     finally:

@@ -2,9 +2,12 @@
 
 A worker needs no course directory and no shared filesystem. The client sends it two things:
 
-* once per batch, broadcast to every worker (``Client.scatter(..., broadcast=True)``), a
-  :class:`CaseTable`: every check's cases (inputs, plans and expected values) built by the
-  client from the salt and the reference solutions. The salt and the reference never leave the
+* once per batch, a :class:`CaseTable`: every check's cases (inputs, plans and expected values)
+  built by the client from the salt and the reference solutions, inside a worker plugin
+  (:class:`CaseTablePlugin`). The scheduler hands a plugin to every worker that joins, before
+  it runs a task, so a worker restarted after a crash has the table too. (Scattered data, even
+  broadcast, is lost for good when the workers holding it die, and every task that needs it
+  is cancelled: the tests saw exactly that.) The salt and the reference never leave the
   client; the expected values stay in the worker's trusted process, exactly as with ``--jobs``
   (only each case's inputs reach the student's sandboxed child);
 * per notebook, a job: the submission's bytes, its file and folder name, who submitted it.
@@ -35,9 +38,11 @@ from grader.runner.process import Limits
 from grader.store import check_set_fingerprint, result_to_dict
 
 PLUGIN_NAME = "dnn-kit-sandbox"
+TABLE_PLUGIN_PREFIX = "dnn-kit-cases-"
 
 _state: dict = {}  # this worker process: the sandbox policy in force, its isolation or error
 _state_lock = threading.Lock()
+_tables: dict = {}  # batch token -> CaseTable
 
 
 @dataclass
@@ -81,10 +86,25 @@ def shut_down() -> None:
         sandbox.use_fallback(False)  # closes the pool of fork servers; the next use probes again
 
 
+class CaseTablePlugin(WorkerPlugin):
+    """Carries one batch's :class:`CaseTable` to every worker, present and future."""
+
+    def __init__(self, token: str, table: CaseTable):
+        self.token, self.table = token, table
+        self.name = TABLE_PLUGIN_PREFIX + token
+
+    def setup(self, worker) -> None:
+        _tables[self.token] = self.table
+
+    def teardown(self, worker) -> None:
+        _tables.pop(self.token, None)
+
+
 class SandboxPlugin(WorkerPlugin):
     """Probes the worker's sandbox when it joins; closes its fork servers when it leaves."""
 
     name = PLUGIN_NAME
+    idempotent = True  # a worker keeps its fork servers from one batch to the next
 
     def __init__(self, policy: str):
         self.policy = policy
@@ -112,7 +132,7 @@ def _safe_name(name: str, fallback: str) -> str:
     return name if name not in ("", ".", "..") else fallback
 
 
-def grade_task(job: dict, table: CaseTable, policy: str, include_hidden: bool, limits: Limits):
+def grade_task(job: dict, token: str, policy: str, include_hidden: bool, limits: Limits):
     """Grade one submission on this worker; returns the result as plain data, with the
     worker's kit version, check fingerprint and address.
 
@@ -123,6 +143,9 @@ def grade_task(job: dict, table: CaseTable, policy: str, include_hidden: bool, l
     status = prepare(policy)
     if status["error"]:
         raise RuntimeError(f"this worker has no working sandbox: {status['error']}")
+    table = _tables.get(token)
+    if table is None:
+        raise RuntimeError(f"this worker has no case table for batch {token}")
     with tempfile.TemporaryDirectory(prefix="grader-task-") as folder:
         path = Path(folder) / _safe_name(job["folder"], "submission")
         path.mkdir()
