@@ -20,8 +20,8 @@ What can go wrong, and what each notebook then gets (every notebook gets exactly
 * a worker with another kit version or check library: its results are refused;
 * a worker without a working sandbox: the batch does not start (fail closed) unless the
   sandbox is turned off (``DNN_KIT_SANDBOX=off``);
-* a task that outlives its budget (the submission's ``total_seconds``, twice, plus a minute):
-  cancelled, a grader failure.
+* a task that outlives its budget (the submission's ``total_seconds``, twice, plus a minute),
+  or a cluster left without workers for a minute: cancelled, a grader failure.
 
 Security: a Dask client runs arbitrary code on the workers, and ``tcp://`` carries the hidden
 inputs in clear, so the cluster must be the course's own and anything beyond loopback must be
@@ -259,7 +259,8 @@ class _Batch:
         )
         self.index: dict = {}  # future -> target index, while it runs
         self.first_seen: dict = {}  # task key -> when the scheduler first had it on a worker
-        self.over_budget: set = set()
+        self.cancelled: dict = {}  # task key -> why this client cancelled it
+        self.no_workers_since: float | None = None
         self.last_status = 0.0
 
     def broadcast(self, table) -> None:
@@ -336,8 +337,8 @@ class _Batch:
                     answer = answer[1]  # (type, exception, traceback)
                 future.release()
                 target = self.targets[i]
-                if future.key in self.over_budget:
-                    result = _failed(target, f"no answer within {self.budget:.0f} s")
+                if future.key in self.cancelled:
+                    result = _failed(target, self.cancelled[future.key])
                 elif isinstance(answer, KilledWorker) and not alone:
                     unfinished.append((i, "killed"))
                     continue
@@ -360,6 +361,12 @@ class _Batch:
                 time.sleep(POLL_SECONDS)
         return unfinished
 
+    def _cancel(self, keys: list, ours: dict, why: str) -> None:
+        keys = [key for key in keys if key not in self.cancelled]
+        if keys:
+            self.cancelled.update(dict.fromkeys(keys, why))
+            self.client.cancel([ours[key] for key in keys], reason=why)
+
     def _watch(self) -> None:
         """Refresh running/queued on the bar and cancel tasks past their budget."""
         now = time.monotonic()
@@ -374,9 +381,14 @@ class _Batch:
         running = [key for keys in processing.values() for key in keys if key in ours]
         for key in running:
             started = self.first_seen.setdefault(key, now)
-            if now - started > self.budget and key not in self.over_budget:
-                self.over_budget.add(key)
-                self.client.cancel([ours[key]], reason="over the submission's budget")
+            if now - started > self.budget:
+                self._cancel([key], ours, f"no answer within {self.budget:.0f} s")
+        if processing:
+            self.no_workers_since = None
+        elif self.no_workers_since is None:
+            self.no_workers_since = now
+        elif now - self.no_workers_since > WORKER_TIMEOUT:
+            self._cancel(list(ours), ours, f"the cluster had no worker for {WORKER_TIMEOUT:.0f} s")
         self.bar.set_postfix(running=len(running), queued=len(self.index) - len(running))
 
 

@@ -31,7 +31,7 @@ cloudpickle.register_pickle_by_value(cluster_faults)
 
 SALT = "cluster-test-salt"
 # generous: on a loaded machine a capstone must not time out in one run and not in the other
-ALLOWED_FAILURES = 1  # the scheduler gives a task up after it killed two workers (default: 3)
+ALLOWED_FAILURES = 2  # the scheduler gives a task up after it killed three workers (default: 3)
 LIMITS = Limits(cells_seconds=120, case_seconds=60, total_seconds=600)
 CLASS = ROOT / "data" / "sample_class" / "submitted"
 
@@ -101,16 +101,28 @@ def test_case_table_reports_what_the_client_could_not_build(reference):
 
 
 # --------------------------------------------------------------------------- a real cluster
-@pytest.fixture(scope="module")
-def local_cluster():
-    with LocalCluster(
+def _two_workers():
+    return LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
         scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
-    ) as running:
+    )
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    with _two_workers() as running:
+        yield running
+
+
+@pytest.fixture
+def faulty_cluster():
+    """A cluster of its own for each test that kills workers (whether they come back is the
+    nannies' business, not the next test's)."""
+    with _two_workers() as running:
         yield running
 
 
@@ -128,14 +140,16 @@ def local_results(sample_class, reference):
 
 @pytest.fixture
 def control(local_cluster):
-    """A client of our own on the cluster, to inject faults; both workers back afterwards."""
+    """A client of our own on the shared cluster, to change a worker."""
     with Client(local_cluster.scheduler_address, set_as_default=False) as client:
         yield client
-        try:
-            client.unregister_worker_plugin(cluster_faults.KillWorkerOnTask.name)
-        except ValueError:  # the test registered none
-            pass
-        client.wait_for_workers(2, timeout=120)
+
+
+@pytest.fixture
+def faulty_control(faulty_cluster):
+    """A client of our own on a cluster of the test's own, to inject faults."""
+    with Client(faulty_cluster.scheduler_address, set_as_default=False) as client:
+        yield client
 
 
 def on_cluster(local_cluster, targets, reference, **options):
@@ -223,11 +237,11 @@ def test_results_stream_into_the_store_and_an_interrupted_batch_resumes(
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_a_worker_killed_mid_task_costs_nothing(
-    local_cluster, control, sample_class, local_results, reference, tmp_path
+    faulty_cluster, faulty_control, sample_class, local_results, reference, tmp_path
 ):
     targets, expected = sample_class[:16], local_results[:16]
-    control.register_plugin(cluster_faults.KillWorkerOnTask(5, tmp_path, times=1))
-    results, summary = on_cluster(local_cluster, targets, reference)
+    faulty_control.register_plugin(cluster_faults.KillWorkerOnTask(5, tmp_path, times=1))
+    results, summary = on_cluster(faulty_cluster, targets, reference)
     assert cluster_faults.kills(tmp_path) == 1
     assert_same(results, expected)
     assert summary.failed == 0
@@ -237,12 +251,12 @@ def test_a_worker_killed_mid_task_costs_nothing(
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_a_task_that_keeps_killing_workers_gets_a_could_not_be_graded_result(
-    local_cluster, control, sample_class, local_results, reference, tmp_path
+    faulty_cluster, faulty_control, sample_class, local_results, reference, tmp_path
 ):
     targets, expected = sample_class[:8], local_results[:8]
     bad = 2
-    control.register_plugin(cluster_faults.KillWorkerOnTask(bad, tmp_path, times=None))
-    results, summary = on_cluster(local_cluster, targets, reference)
+    faulty_control.register_plugin(cluster_faults.KillWorkerOnTask(bad, tmp_path, times=None))
+    results, summary = on_cluster(faulty_cluster, targets, reference)
     # allowed-failures + 1 workers in the batch, as many again when tried alone
     assert cluster_faults.kills(tmp_path) == 2 * (ALLOWED_FAILURES + 1)
     failed = results[bad]
@@ -279,8 +293,30 @@ def test_a_worker_with_another_kit_version_is_refused(
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_tls_on_loopback_with_generated_certificates(sample_class, local_results, reference):
-    security = Security.temporary()
+def test_tls_on_loopback_with_generated_certificates(
+    sample_class, local_results, reference, tmp_path
+):
+    """A TLS cluster (certificates generated here, as files), graded by ``grade --scheduler
+    tls://`` with the certificates read from Dask's configuration, as docs/cluster.md says."""
+    import json
+    import os
+    import subprocess
+
+    generated = Security.temporary()  # a self-signed CA-and-certificate (cryptography)
+    (tmp_path / "cert.pem").write_text(generated.tls_ca_file)
+    (tmp_path / "key.pem").write_text(generated.tls_client_key)
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    security = Security(
+        tls_ca_file=cert,
+        tls_client_cert=cert,
+        tls_client_key=key,
+        tls_scheduler_cert=cert,
+        tls_scheduler_key=key,
+        tls_worker_cert=cert,
+        tls_worker_key=key,
+        require_encryption=True,
+    )
+    targets = sample_class[:6]
     with LocalCluster(
         n_workers=1,
         threads_per_worker=1,
@@ -290,19 +326,34 @@ def test_tls_on_loopback_with_generated_certificates(sample_class, local_results
         security=security,
         dashboard_address="127.0.0.1:0",
     ) as running:
-        assert running.scheduler_address.startswith("tls://127.0.0.1:")
-        results: dict = {}
-        grade_on_cluster(
-            sample_class[:6],
-            results.__setitem__,
-            address=running.scheduler_address,
-            salt=SALT,
-            reference=reference,
-            limits=LIMITS,
-            progress=False,
-            security=security,
+        address = running.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        # without certificates the client cannot even connect
+        with pytest.raises(ClusterError, match="cannot reach"):
+            cluster.connect(address, Security())
+        env = dict(os.environ)
+        env.update(
+            DASK_DISTRIBUTED__COMM__TLS__CA_FILE=cert,
+            DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT=cert,
+            DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY=key,
         )
-    assert [comparable(results[i]) for i in range(6)] == [comparable(r) for r in local_results[:6]]
+        done = subprocess.run(
+            [sys.executable, "-m", "grader", "grade", *[str(t.path) for t in targets]]
+            + ["--scheduler", address, "--salt", SALT, "--format", "json", "--no-progress"]
+            + ["--timeout", str(LIMITS.case_seconds)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=600,
+        )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    expected = local_results[:6]
+    assert [e["score"] for e in report] == [r.score for r in expected]
+    assert [[t["status"] for t in e["tests"]] for e in report] == [
+        ["passed" if c.passed else "failed" for c in r.checks] for r in expected
+    ]
 
 
 def test_oversized_or_unreadable_notebooks_are_not_sent(tmp_path, monkeypatch):
