@@ -260,6 +260,7 @@ class _Batch:
         self.index: dict = {}  # future -> target index, while it runs
         self.first_seen: dict = {}  # task key -> when the scheduler first had it on a worker
         self.cancelled: dict = {}  # task key -> why this client cancelled it
+        self.running: set = set()  # task keys on a worker at the last look
         self.no_workers_since: float | None = None
         self.last_status = 0.0
 
@@ -284,6 +285,13 @@ class _Batch:
         self.summary.failed += result.grader_failure
         self.on_result(i, result)
         self.bar.update(1)
+        self._postfix()
+
+    def _postfix(self) -> None:
+        """done (the bar itself), running and queued (as the scheduler last said)."""
+        keys = {f.key for f in self.index}
+        running = len(self.running & keys)
+        self.bar.set_postfix(running=running, queued=len(keys) - running, refresh=False)
 
     def submit(self, indices: list[int]) -> list:
         from grader.runner.cluster_worker import grade_task
@@ -379,6 +387,7 @@ class _Batch:
             return
         ours = {f.key: f for f in self.index}
         running = [key for keys in processing.values() for key in keys if key in ours]
+        self.running = set(running)
         for key in running:
             started = self.first_seen.setdefault(key, now)
             if now - started > self.budget:
@@ -389,7 +398,8 @@ class _Batch:
             self.no_workers_since = now
         elif now - self.no_workers_since > WORKER_TIMEOUT:
             self._cancel(list(ours), ours, f"the cluster had no worker for {WORKER_TIMEOUT:.0f} s")
-        self.bar.set_postfix(running=len(running), queued=len(self.index) - len(running))
+        self._postfix()
+        self.bar.refresh()
 
 
 def grade_on_cluster(
