@@ -129,7 +129,14 @@ def connect(address: str, security=None):
     try:
         return Client(address, security=security, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ssl errors, bad config
-        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        hint = (
+            " (for tls:// the client's certificates come from Dask's configuration, e.g. "
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT, ..._CLIENT__KEY: see "
+            "docs/cluster.md)"
+            if address.startswith("tls://")
+            else ""
+        )
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}{hint}") from None
 
 
 def worker_policy() -> str:
