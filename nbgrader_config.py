@@ -4,7 +4,8 @@
 the hand-edited ``*.py`` beside them) and ``notebooks/<assignment>/`` its *release* folder (the
 student notebooks), so ``nbgrader generate_assignment 02_dropout`` run here rebuilds a student
 notebook, and ``submitted/``, ``autograded/`` and ``feedback/`` (git-ignored) work as usual.
-``python -m grader course`` copies this file into a fresh course directory.
+``python -m grader nbgrader`` (the stock nbgrader flow) and ``python -m grader export --course DIR``
+copy this file into a new course directory.
 """
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file

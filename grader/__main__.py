@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         "--due",
         help="due date (e.g. '2025-03-01 23:59:00 UTC'): written to the gradebook; the CSV gets seconds_late",
     )
+    _add_bookkeeping_options(export)
     export.add_argument(
         "--no-gradebook",
         action="store_true",
@@ -210,6 +211,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_bookkeeping_options(parser: argparse.ArgumentParser) -> None:
+    """A course's bookkeeping (docs/course-bookkeeping.md): roster, late policy, extensions."""
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        help="students.csv (id,name,email,lms_id[,section]): missing submissions, Canvas and "
+        "Moodle exports, names in the gradebook",
+    )
+    parser.add_argument(
+        "--late-policy",
+        metavar="POLICY",
+        help="e.g. '10%%/day, max 3 days' or a TOML file; applied to the CSV, Gradescope JSON, "
+        "feedback and the gradebook's late_submission_penalty (needs --due or due dates in the "
+        "gradebook)",
+    )
+    parser.add_argument(
+        "--extensions",
+        type=Path,
+        metavar="FILE",
+        help="per-student extensions: CSV with student,assignment,extension (e.g. '2 days')",
+    )
+
+
+def _bookkeeping(args):
+    """(roster, late policy, extensions) from the options, or an exit code (2) after a message."""
+    from grader.report.late_policy import LatePolicyError, load_extensions, parse_policy
+    from grader.report.roster import RosterError, load_roster
+
+    try:
+        roster = load_roster(args.roster)
+        policy = parse_policy(args.late_policy) if args.late_policy else None
+        extensions = load_extensions(args.extensions)
+    except (RosterError, LatePolicyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return roster, policy, extensions
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="regrade everything, even what the store has"
@@ -234,13 +273,25 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args) -> int:
-    from grader.grading import Target, grade_notebook
-    from grader.report.tables import submission_table
+    # the portable runner (Windows, macOS, Linux): no sandbox, no batch machinery
+    from grader.runner.selfcheck import self_check
 
+    if args.notebook.is_dir():
+        found = sorted(p.name for p in args.notebook.glob("*.ipynb"))
+        hint = f" (it holds {', '.join(found)})" if found else " (it holds no .ipynb file)"
+        print(
+            f"error: {args.notebook} is a folder; give one notebook file, e.g. "
+            f"python -m grader check {args.notebook / (found[0] if found else '02_dropout.ipynb')}"
+            f"{hint}",
+            file=sys.stderr,
+        )
+        return 2
     if not args.notebook.is_file():
         print(f"error: no such notebook: {args.notebook}", file=sys.stderr)
         return 2
-    result = grade_notebook(Target(args.notebook), include_hidden=False)
+    result = self_check(args.notebook)
+    from grader.report.tables import submission_table
+
     print(submission_table(result, details=not args.quiet))
     return 0 if not result.error and result.checks and all(c.passed for c in result.checks) else 1
 
@@ -397,6 +448,10 @@ def _export(args) -> int:
     if isinstance(setup, int):
         return setup
     reference, targets, limits, points = setup
+    books = _bookkeeping(args)
+    if isinstance(books, int):
+        return books
+    roster, late_policy, extensions = books
     reference_dir = references.locate(args.reference)
     if reference_dir is not None and args.course.resolve() in (
         reference_dir.parent.resolve(),
@@ -424,6 +479,9 @@ def _export(args) -> int:
         list_students=args.list_students,
         reference_dir=reference_dir,
         salt=args.salt,
+        roster=roster,
+        late_policy=late_policy,
+        extensions=extensions,
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -539,10 +597,35 @@ def _gradescope_results(args) -> dict:
     return combined_results([apply_points(r, points) for r in results])
 
 
+LINUX_ONLY = (
+    "python -m grader {command} is the instructor's batch grader: it runs on Linux only (its "
+    "sandbox is bubblewrap, and it needs the POSIX modules resource and fcntl). On Windows use "
+    "WSL 2; on macOS a Linux machine, VM or container. The student's self-check, "
+    "python -m grader check NOTEBOOK, works here."
+)
+
+
+def _batch_unavailable(command: str, platform: str = sys.platform) -> str:
+    """Why the batch grader cannot start on this OS ("" when it can)."""
+    if platform.startswith("linux"):
+        return ""
+    try:  # macOS has the POSIX modules: without a sandbox, only when told so explicitly
+        import grader.grading  # noqa: F401
+    except ImportError:
+        return LINUX_ONLY.format(command=command)
+    if os.environ.get("DNN_KIT_SANDBOX", "").strip().lower() == "off":
+        return ""
+    return LINUX_ONLY.format(command=command) + " (DNN_KIT_SANDBOX=off grades without a sandbox.)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    why = _batch_unavailable(args.command)
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     if args.command == "nbgrader":
         from grader import course
 

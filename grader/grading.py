@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from grader import __version__
 from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.base import CaseResult, CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
+from grader.results import SubmissionResult
 from grader.runner import sandbox
 from grader.runner.judging import judge_event, wire_case
 from grader.runner.process import DEFAULT_LIMITS, ISOLATION, Limits, run_in_child
@@ -29,29 +29,6 @@ from grader.runner.submission import (
     assignment_from_path,
     load_submission,
 )
-
-
-@dataclass
-class SubmissionResult:
-    path: Path
-    assignment: str
-    student: str = ""
-    sha256: str = ""
-    checks: list[CheckResult] = field(default_factory=list)
-    error: str = ""  # the notebook could not be graded at all; every check scores 0
-    grader_failure: bool = False  # the error is the grader's own fault, not the submission's
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    isolation: str = ISOLATION
-    kit_version: str = __version__
-
-    @property
-    def score(self) -> float:
-        return round(sum(c.score for c in self.checks), 4)
-
-    @property
-    def max_score(self) -> float:
-        return float(sum(c.check.points for c in self.checks))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The closed form (``batchnorm_backward_alt``) should be at least ``TARGET`` times
 staged version (``batchnorm_backward``) on a (4096, 1024) float64 batch. Both run on the same cache;
 the calls alternate (staged, closed form, staged, ...) so that both see the same machine load, and
 the first round is a warm-up that is not counted. The script prints the median time of each, the
-ratio of the medians and the median of the per-round ratios, and exits 0 whatever it measures.
+ratio of the medians and the median of the per-round ratios, writes them to
+``docs/figures/bench_batchnorm_backward.json`` (for the README), and exits 0 whatever it measures.
 
 Usage::
 
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from figures import machine, write_figures
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "solutions"))
 from reference import (  # noqa: E402 - the instructor-only package lives under solutions/
@@ -37,7 +39,10 @@ def main() -> int:
     parser.add_argument("--d", type=int, default=1024, help="number of features D")
     parser.add_argument("--repeats", type=int, default=30, help="timed rounds (after one warm-up)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default="", help="how quiet the machine was, in words")
+    parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
     args = parser.parse_args()
+    before = machine(args.note)
 
     rng = np.random.default_rng(args.seed)
     x = 5.0 + 3.0 * rng.standard_normal((args.n, args.d))
@@ -76,6 +81,24 @@ def main() -> int:
     print(f"  median of per-round ratios:              {paired:.2f}x")
     verdict = "met" if ratio >= TARGET else "NOT met"
     print(f"  target >= {TARGET}x: {verdict}")
+    if not args.no_write:
+        path = write_figures(
+            "bench_batchnorm_backward",
+            {
+                "n": args.n,
+                "d": args.d,
+                "staged_ms": round(1e3 * median["staged"], 2),
+                "closed_form_ms": round(1e3 * median["closed form"], 2),
+                "ratio": round(ratio, 2),
+                "paired_ratio": round(paired, 2),
+            },
+            f"closed form {ratio:.1f}× as fast as the staged version on ({args.n}, {args.d}) "
+            f"float64 ({1e3 * median['closed form']:.0f} ms against {1e3 * median['staged']:.0f} ms, "
+            f"medians of {args.repeats})",
+            "python scripts/bench_batchnorm_backward.py",
+            before,
+        )
+        print(f"wrote {path}")
     return 0
 
 

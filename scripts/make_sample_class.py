@@ -6,7 +6,9 @@
 
 Each answer file's functions replace the solution cells that define them. Two more students are
 added for every assignment: one who submitted the untouched notebook, one whose file is cut
-short (not valid JSON). Usage: ``python scripts/make_sample_class.py [--check]``.
+short (not valid JSON). The class roster ``data/sample_class/roster.csv`` (the schema of
+``grader/report/roster.py``) lists every student, plus one who never handed anything in.
+Usage: ``python scripts/make_sample_class.py [--check]``.
 """
 
 from __future__ import annotations
@@ -64,7 +66,32 @@ def build(out: Path) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             written.append(path.relative_to(out))
+    written.append(write_roster(out, sorted({p.parts[1] for p in written} | {NEVER_SUBMITTED})))
     return written
+
+
+NEVER_SUBMITTED = "yusuf"  # on the roster, but no notebook for any assignment
+
+
+def write_roster(out: Path, students: list[str]) -> Path:
+    """roster.csv: id, name, email, lms_id (a made-up Canvas user id), section."""
+    sys.path.insert(0, str(ROOT))
+    from grader.report.spreadsheet import csv_text
+
+    rows = [["id", "name", "email", "lms_id", "section"]]
+    for i, student in enumerate(students):
+        rows.append(
+            [
+                student,
+                f"{student.capitalize()} Example",
+                f"{student}@example.edu",
+                str(40101 + i),
+                "Lab A" if i % 2 == 0 else "Lab B",
+            ]
+        )
+    path = out / "roster.csv"
+    path.write_text(csv_text(rows), encoding="utf-8")
+    return path.relative_to(out)
 
 
 def main() -> int:

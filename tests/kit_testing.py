@@ -18,6 +18,11 @@ if str(ROOT / "scripts") not in sys.path:
 from make_sample_class import answer_functions, fill  # noqa: E402
 
 
+def install_hint(package: str) -> str:
+    """The exact command that installs a missing Debian/Ubuntu package, for skip messages."""
+    return f"install it with `sudo apt-get install -y {package}`"
+
+
 def student_notebook(assignment: str) -> nbformat.NotebookNode:
     return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
 
@@ -46,3 +51,38 @@ def read_answer(path: Path) -> tuple[dict[str, str], dict]:
         if line.startswith("fails:"):
             declared["fails"] = line.split(":", 1)[1].split()
     return answer_functions(path), declared
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """Build ``source`` into a wheel in ``out``, as a user's pip would: with build isolation.
+
+    pip then installs the build requirements of ``source``'s pyproject.toml (setuptools >= 77 for
+    the PEP 639 licence fields) into a throw-away environment; the test venv's own setuptools
+    (65.5 in a fresh Python 3.11 venv, with no ``wheel``) is never used. The build must not warn
+    about anything deprecated (setuptools states deadlines after which those become errors).
+    Returns the wheel's path.
+    """
+    import subprocess
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--verbose",
+            "--no-deps",
+            "-w",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    log = f"{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"pip wheel {source} failed:\n{log[-5000:]}"
+    deprecated = [line for line in log.splitlines() if "deprecat" in line.lower()]
+    assert not deprecated, "the build warns:\n" + "\n".join(deprecated)
+    (wheel,) = out.glob("*.whl")
+    return wheel

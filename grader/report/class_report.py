@@ -2,7 +2,9 @@
 
 Per notebook: the score histogram, the pass rate of every check (lowest first) and how many
 students hit each misconception (most common first), with its title and the hint students got.
-Everything is aggregated: no student names, file names or per-student rows unless the instructor
+Missing submissions (known students with no notebook) and untouched notebooks (not attempted:
+every function still the stub) are counted apart: pass rates and misconceptions describe only
+the notebooks students worked on. Everything is aggregated: no student names, file names or per-student rows unless the instructor
 asks for them (``list_students=True``). Plots are PNG images embedded as data, drawn with
 matplotlib's Agg renderer in the Okabe–Ito colours (hidden checks are also hatched, so the page
 reads in greyscale too).
@@ -23,6 +25,8 @@ import numpy as np
 from grader import __version__
 from grader.checks import MISCONCEPTIONS, checks_for
 from grader.grading import SubmissionResult
+from grader.report.attendance import not_attempted
+from grader.report.display import for_people
 from grader.toolkit.plots import OKABE_ITO
 
 
@@ -59,6 +63,8 @@ class NotebookStats:
     ungradable_students: list[str]
     checks: list[CheckStats]
     misconceptions: list[MisconceptionStats]
+    not_attempted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
 
 def _who(result: SubmissionResult, index: int) -> str:
@@ -79,8 +85,14 @@ def _scrub(reason: str, result: SubmissionResult) -> str:
     return text[:200]
 
 
-def aggregate(results: list[SubmissionResult]) -> list[NotebookStats]:
-    """Statistics per assignment, from results with the course's points applied."""
+def aggregate(
+    results: list[SubmissionResult], missing: dict[str, list[str]] | None = None
+) -> list[NotebookStats]:
+    """Statistics per assignment, from results with the course's points applied.
+
+    ``missing`` lists, per assignment, the known students who handed nothing in.
+    """
+    missing = missing or {}
     by_assignment: dict[str, list[tuple[int, SubmissionResult]]] = defaultdict(list)
     for i, result in enumerate(results):
         by_assignment[result.assignment].append((i, result))
@@ -94,6 +106,7 @@ def aggregate(results: list[SubmissionResult]) -> list[NotebookStats]:
         where: dict[str, list[str]] = defaultdict(list)
         ungradable: Counter = Counter()
         ungradable_students = []
+        untouched = []
         max_score = 0.0
         for i, result in group:
             who = _who(result, i)
@@ -101,6 +114,9 @@ def aggregate(results: list[SubmissionResult]) -> list[NotebookStats]:
             if result.error:
                 ungradable[_scrub(result.error, result)] += 1
                 ungradable_students.append(who)
+            if not_attempted(result):
+                untouched.append(who)
+                continue  # counted apart: its stubs are not wrong answers
             for c in result.checks:
                 stat = checks.setdefault(
                     c.check.id,
@@ -124,11 +140,13 @@ def aggregate(results: list[SubmissionResult]) -> list[NotebookStats]:
                 assignment,
                 [r.score for _, r in group],
                 max_score,
-                sum(1 for _, r in group if not r.error),
+                sum(1 for _, r in group if not r.error) - len(untouched),
                 ungradable,
                 sorted(ungradable_students),
                 sorted((c for c in checks.values() if c.total), key=lambda c: (c.rate, c.id)),
                 misconceptions,
+                sorted(untouched),
+                sorted(missing.get(assignment, [])),
             )
         )
     return stats
@@ -255,10 +273,14 @@ def class_report_html(
     list_students: bool = False,
     title: str = "Class report",
     generated: str | None = None,
+    missing: dict[str, list[str]] | None = None,
 ) -> str:
-    """The report page; ``results`` should carry the course's points (see ``apply_points``)."""
+    """The report page; ``results`` should carry the course's points (see ``apply_points``).
+
+    ``missing``: per assignment, the known students with no notebook (see ``attendance``).
+    """
     generated = generated or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    stats = aggregate(results)
+    stats = aggregate(results, missing)
     students = {r.student for r in results if r.student}
     out = [
         "<!DOCTYPE html>",
@@ -309,11 +331,14 @@ def _notebook_section(s: NotebookStats, list_students: bool) -> list[str]:
         f"<h2>{_h(s.assignment)}</h2>",
         '<div class="summary">',
         f"<div><b>{len(scores)}</b>submissions</div>",
-        f"<div><b>{np.mean(scores):.1f} / {s.max_score:g}</b>mean score</div>",
+        f"<div><b>{np.mean(scores):.1f} / {for_people(s.max_score)}</b>mean score</div>",
         f"<div><b>{np.median(scores):.1f}</b>median</div>",
         f"<div><b>{full}</b>full marks</div>",
         f"<div><b>{sum(s.ungradable.values())}</b>could not be run</div>",
+        f"<div><b>{len(s.not_attempted)}</b>not attempted</div>",
+        f"<div><b>{len(s.missing)}</b>missing</div>",
         "</div>",
+        *_attendance_lines(s, list_students),
         "<h3>Scores</h3>",
         _img(histogram_png(s.scores, s.max_score), f"histogram of the scores in {s.assignment}"),
         "<h3>Pass rate per check (lowest first)</h3>",
@@ -330,7 +355,7 @@ def _notebook_section(s: NotebookStats, list_students: bool) -> list[str]:
                 if list_students and c.students
                 else ""
             )
-            + f"</td><td class='num'>{c.points:g}</td><td class='num'>{100 * c.rate:.0f}% ({c.passed}/{c.total})</td></tr>"
+            + f"</td><td class='num'>{for_people(c.points)}</td><td class='num'>{100 * c.rate:.0f}% ({c.passed}/{c.total})</td></tr>"
         )
     out.append("</tbody></table>")
     out.append("<h3>Misconceptions (most common first)</h3>")
@@ -365,4 +390,30 @@ def _notebook_section(s: NotebookStats, list_students: bool) -> list[str]:
         out.append("</tbody></table>")
         if list_students:
             out.append(f'<p class="names">{_h(", ".join(s.ungradable_students))}</p>')
+    return out
+
+
+def _attendance_lines(s: NotebookStats, list_students: bool) -> list[str]:
+    """Missing and not-attempted notebooks, apart from the wrong answers (names on request)."""
+    if not s.missing and not s.not_attempted:
+        return []
+    out = ["<h3>Missing and not attempted</h3><ul>"]
+    if s.missing:
+        out.append(
+            f"<li>{len(s.missing)} known student(s) handed in no notebook"
+            + (f': <span class="names">{_h(", ".join(s.missing))}</span>' if list_students else "")
+            + "</li>"
+        )
+    if s.not_attempted:
+        out.append(
+            f"<li>{len(s.not_attempted)} notebook(s) were handed in untouched (every function "
+            "still the stub); they are left out of the pass rates and misconceptions below"
+            + (
+                f': <span class="names">{_h(", ".join(s.not_attempted))}</span>'
+                if list_students
+                else ""
+            )
+            + "</li>"
+        )
+    out.append("</ul>")
     return out

@@ -14,7 +14,8 @@ import re
 from grader import __version__
 from grader.checks import MISCONCEPTIONS
 from grader.checks.base import CheckResult
-from grader.grading import SubmissionResult
+from grader.report.display import for_people
+from grader.results import SubmissionResult
 from grader.runner.judging import hints_for
 
 HIDDEN_NOTE = "hidden check: it runs on inputs you have not seen; only its result is shown"
@@ -45,7 +46,15 @@ def check_text(result: CheckResult) -> str:
 
 
 def _points(value: float) -> str:
-    return f"{value:g}"
+    return for_people(value)  # 4.17, not 4.1667: display only, stored scores stay exact
+
+
+def _score_line(result: SubmissionResult, late) -> tuple[str, str]:
+    """(the score as shown, the late-policy sentence or ""): ``late`` is a late_policy.Late."""
+    if late is None:
+        return f"{_points(result.score)} / {_points(result.max_score)}", ""
+    shown = f"{_points(late.score)} / {_points(result.max_score)}"
+    return shown, late.sentence()
 
 
 def _case_lines(result: CheckResult) -> list[tuple[bool, str, str, tuple[str, ...]]]:
@@ -96,15 +105,14 @@ def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "") -> str:
-    """The feedback file for one notebook, in Markdown."""
+def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=None) -> str:
+    """The feedback file for one notebook, in Markdown (``late``: its late_policy.Late)."""
     out = [f"# Feedback: {_md_cell(result.assignment)}", ""]
     out += [f"- **{name}:** {_md_cell(value)}" for name, value in _header(result, submitted_at)]
-    out += [
-        "",
-        f"**Score: {_points(result.score)} / {_points(result.max_score)}** (autograded checks)",
-        "",
-    ]
+    score, late_sentence = _score_line(result, late)
+    out += ["", f"**Score: {score}** (autograded checks)", ""]
+    if late_sentence:
+        out += [_md_cell(late_sentence), ""]
     if result.error:
         out += [
             "We could not run your notebook, so every check scores 0:",
@@ -182,7 +190,7 @@ def _mark(passed: bool) -> str:
     return '<span class="pass">✓ passed</span>' if passed else '<span class="fail">✗ failed</span>'
 
 
-def feedback_html(result: SubmissionResult, *, submitted_at: str = "") -> str:
+def feedback_html(result: SubmissionResult, *, submitted_at: str = "", late=None) -> str:
     """The feedback file for one notebook: a self-contained HTML page (no scripts, no links)."""
     title = f"Feedback: {result.assignment}" + (f" ({result.student})" if result.student else "")
     out = [
@@ -196,11 +204,13 @@ def feedback_html(result: SubmissionResult, *, submitted_at: str = "") -> str:
     out += [
         f"<dt>{_h(name)}</dt><dd>{_h(value)}</dd>" for name, value in _header(result, submitted_at)
     ]
+    score, late_sentence = _score_line(result, late)
     out += [
         "</dl>",
-        f'<p class="score">Score: {_points(result.score)} / {_points(result.max_score)} '
-        '<span class="note">(autograded checks)</span></p>',
+        f'<p class="score">Score: {_h(score)} <span class="note">(autograded checks)</span></p>',
     ]
+    if late_sentence:
+        out.append(f'<p class="note">{_h(late_sentence)}</p>')
     if result.error:
         out.append(
             '<div class="error"><p>We could not run your notebook, so every check scores 0:</p>'

@@ -85,3 +85,29 @@ def combined_results(results: list[SubmissionResult], missing_message: str = "")
         "tests": tests,
         "extra_data": {"notebooks": [p["extra_data"] for p in parts]},
     }
+
+
+def with_late_penalty(data: dict, late) -> dict:
+    """``data`` (a results.json) with the late policy applied: ``late`` is a late_policy.Late.
+
+    Gradescope uses the top-level ``score`` when it is given, so that becomes the score after the
+    penalty; the tests keep their raw scores, the output says why the two differ, and
+    ``extra_data.late`` carries the numbers.
+    """
+    if late is None:
+        return data
+    data = {**data, "extra_data": {**data.get("extra_data", {})}}
+    data["extra_data"]["late"] = {
+        "due": late.due.isoformat(),
+        "extension_seconds": late.extension.total_seconds(),
+        "seconds_late": late.seconds_late,
+        "raw_score": late.raw_score,
+        "penalty": late.penalty,
+        "score": late.score,
+    }
+    if late.seconds_late > 0:
+        data["score"] = late.score
+        data["output"] = "\n".join(
+            part for part in (late.sentence(), data.get("output", "")) if part
+        )
+    return data

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from grader.grading import SubmissionResult
 from grader.report.feedback import check_text
 from grader.report.spreadsheet import csv_text
+from grader.results import SubmissionResult
 
 
 def submission_table(result: SubmissionResult, details: bool = True) -> str:

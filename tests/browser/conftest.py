@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from kit_testing import install_hint
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -72,7 +73,7 @@ def browser():
         )
     path = chromium_path()
     require(
-        path, "Chromium not found (apt-get install chromium, or set CHROMIUM=/path/to/chromium)"
+        path, f"Chromium not found: {install_hint('chromium')}, or set CHROMIUM=/path/to/chromium"
     )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)

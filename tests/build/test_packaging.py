@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 import yaml
-from kit_testing import ROOT
+from kit_testing import ROOT, build_wheel
 
 import grader
 
@@ -53,22 +53,7 @@ def test_importing_every_grader_module_loads_no_reference():
 
 @pytest.mark.slow
 def test_wheel_ships_data_and_fixtures_but_no_answers(tmp_path):
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    (wheel,) = tmp_path.glob("*.whl")
+    wheel = build_wheel(ROOT, tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if n.startswith(("reference/", "solutions/", "tests/", "data/"))]
     assert "grader/datasets/digits.npz" in names
@@ -94,3 +79,101 @@ def test_environment_yml_is_minimal_and_agrees_with_pyproject():
 
 def test_versions_agree():
     assert grader.__version__ == PYPROJECT["project"]["version"]
+
+
+# Imported by modules that only run where that tool already is: the pytest plugin is loaded by
+# pytest itself (a CI grader installs pytest to run it).
+IMPORTED_BY_ITS_HOST = {"pytest": "grader/pytest_plugin.py"}
+
+
+def _imported_top_level_modules() -> dict[str, set[str]]:
+    """Every top-level module ``grader/`` imports (absolute imports), with the files importing it."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / "grader").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], set()).add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def _declared_distributions() -> set[str]:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = PYPROJECT["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
+def test_every_import_in_grader_is_a_declared_distribution():
+    """Statically: each third-party module imported anywhere in grader/ maps (through the installed
+    distributions' file lists) to a distribution pyproject.toml declares, so nothing arrives only
+    because another package happens to pull it in (python-dateutil through matplotlib, say)."""
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    providers = packages_distributions()
+    declared = _declared_distributions()
+    # scripts of ours run with their own folder on sys.path (the fork server imports `child`)
+    ours = {path.stem for path in (ROOT / "grader").rglob("*.py")}
+    undeclared = []
+    for module, files in sorted(_imported_top_level_modules().items()):
+        if (
+            module in sys.stdlib_module_names
+            or module in ours
+            or module in ("grader", "__future__")
+        ):
+            continue
+        if IMPORTED_BY_ITS_HOST.get(module) in files and len(files) == 1:
+            continue
+        distributions = {canonicalize_name(d) for d in providers.get(module, [])}
+        if not distributions & declared:
+            undeclared.append(
+                f"{module} (from {', '.join(sorted(files))}; provided by "
+                f"{', '.join(sorted(distributions)) or 'nothing installed'})"
+            )
+    assert not undeclared, "imported but not declared in pyproject.toml: " + "; ".join(undeclared)
+
+
+def test_the_build_requirement_is_what_the_licence_fields_need():
+    """PEP 639 ``license`` (an SPDX string) and ``license-files`` need setuptools >= 77."""
+    from packaging.requirements import Requirement
+
+    project = PYPROJECT["project"]
+    assert isinstance(project["license"], str) and project["license-files"]
+    (setuptools,) = [
+        Requirement(r)
+        for r in PYPROJECT["build-system"]["requires"]
+        if Requirement(r).name == "setuptools"
+    ]
+    assert "77" in setuptools.specifier and "76.9" not in setuptools.specifier
+    for pattern in project["license-files"]:
+        assert list(ROOT.glob(pattern)), pattern
+
+
+def test_every_grader_command_named_in_the_docs_exists():
+    """``python -m grader WORD`` in the README, docs/, nbgrader_config.py and scripts names a real
+    subcommand (``python -m grader course`` once did not)."""
+    import re
+
+    from grader.__main__ import _parser
+
+    commands = set(_parser()._subparsers._group_actions[0].choices)
+    texts = [ROOT / "README.md", ROOT / "nbgrader_config.py", *(ROOT / "docs").glob("*.md")]
+    texts += [*(ROOT / "scripts").glob("*.py"), *(ROOT / "scripts").glob("*.sh")]
+    wrong = [
+        f"{path.relative_to(ROOT)}: python -m grader {word}"
+        for path in texts
+        for word in re.findall(r"python -m grader ([a-z][a-z-]*)", path.read_text(encoding="utf-8"))
+        if word not in commands
+    ]
+    assert not wrong

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from kit_testing import install_hint
 
 from grader.grading import SubmissionResult, Target, grade_notebook
 from grader.runner import sandbox
@@ -61,7 +62,10 @@ def real_sandbox():
     Test modules import this fixture (no conftest.py here: it would shadow tests/conftest.py)."""
     isolation = sandbox.require()
     if isolation == sandbox.FALLBACK:
-        pytest.skip("the bubblewrap sandbox is unavailable here (CI=true makes this an error)")
+        missing = f": {install_hint('bubblewrap')}" if sandbox.bwrap_path() is None else ""
+        pytest.skip(
+            f"the bubblewrap sandbox is unavailable here{missing} (CI=true makes this an error)"
+        )
     return isolation
 
 

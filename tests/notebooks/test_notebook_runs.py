@@ -14,7 +14,7 @@ import time
 
 import nbformat
 import pytest
-from kit_testing import ROOT, answer_files, read_answer, student_notebook
+from kit_testing import ROOT, answer_files, build_wheel, read_answer, student_notebook
 from make_sample_class import fill  # noqa: I001 - scripts/ is put on sys.path by kit_testing
 from nbclient import NotebookClient
 
@@ -98,21 +98,7 @@ def test_release_folder_alone_with_the_installed_package(assignment, tmp_path):
     """Copy the release folder alone, fill it with a correct answer, and run every cell with a
     wheel-installed `grader` (no repository, no editable install on the path)."""
     wheels, site = tmp_path / "wheels", tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(wheels),
-            str(ROOT),
-        ],
-        check=True,
-    )
+    wheel = build_wheel(ROOT, wheels)
     subprocess.run(
         [
             sys.executable,
@@ -123,7 +109,7 @@ def test_release_folder_alone_with_the_installed_package(assignment, tmp_path):
             "--no-deps",
             "--target",
             str(site),
-            *map(str, wheels.glob("*.whl")),
+            str(wheel),
         ],
         check=True,
     )

@@ -12,6 +12,7 @@ from kit_testing import ROOT
 from grader.checks import MISCONCEPTIONS
 from grader.checks.cases import salt_from_environment
 from grader.grading import discover
+from grader.report.attendance import not_attempted
 from grader.report.class_report import aggregate, class_report_html
 from grader.report.points import apply_points
 from grader.store import Context, grade_with_store
@@ -73,7 +74,9 @@ def test_misconceptions_are_counted_sorted_and_explained(tmp_path, reference):
         assert html.escape(MISCONCEPTIONS[m.id].hint) in page
     keep_prob = next(m for m in stats.misconceptions if m.id == "dropout.keep_prob_confusion")
     assert keep_prob.count == 1 and "dropout_train_forward" in keep_prob.checks
-    assert stats.gradable == len(results) - 1  # the corrupt notebook
+    untouched = [r for r in results if not_attempted(r)]
+    assert untouched and stats.not_attempted == sorted(r.student for r in untouched)
+    assert stats.gradable == len(results) - 1 - len(untouched)  # the corrupt, the untouched
     assert sum(stats.ungradable.values()) == 1
     assert "not a valid notebook" in page
 

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from kit_testing import ROOT
+from kit_testing import ROOT, build_wheel
 
 from grader.grading import Target, grade_notebook
 from grader.report.gradescope import results_json
@@ -172,25 +172,7 @@ def test_bundle_bad_usage(tmp_path):
 def test_the_bundled_kit_builds_as_a_package(tmp_path):
     """What setup.sh installs: the kit/ folder builds into a wheel with the fixtures inside."""
     root = unpack(build(tmp_path), tmp_path / "autograder")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path / "wheel"),
-            str(root / "source" / "kit"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    [wheel] = (tmp_path / "wheel").glob("*.whl")
+    wheel = build_wheel(root / "source" / "kit", tmp_path / "wheel")
     names = zipfile.ZipFile(wheel).namelist()
     assert "grader/checks/fixtures/02_dropout.npz" in names and "grader/runner/child.py" in names
     assert not any(n.startswith("reference/") for n in names)

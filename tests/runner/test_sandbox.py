@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from kit_testing import install_hint
 
 from grader.runner import forkserver, sandbox
 from grader.runner.process import DEFAULT_LIMITS, Limits, run_in_child
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_bwrap = pytest.mark.skipif(
-    sandbox.bwrap_path() is None and not sandbox.in_ci(), reason="bubblewrap is not installed"
+    sandbox.bwrap_path() is None and not sandbox.in_ci(),
+    reason=f"bubblewrap is not installed: {install_hint('bubblewrap')} (CI=true makes this an error)",
 )
 
 
