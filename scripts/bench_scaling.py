@@ -23,10 +23,8 @@ Run it on a quiet machine::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_grading import build_class, lecture_notebooks  # noqa: E402
+from figures import FIGURES, machine, write_figures  # noqa: E402
 
-FIGURES = ROOT / "docs" / "figures" / "bench_scaling.json"
 RESULT_BYTES = 6000  # about what one stored result holds
 
 
@@ -89,26 +87,17 @@ def dask_cost(address: str, targets) -> float:
         return (time.perf_counter() - start) / len(jobs)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--total", type=int, default=120, help="notebooks in the class")
-    parser.add_argument("--out", type=Path, default=FIGURES)
+    parser.add_argument("--out", type=Path, default=FIGURES / "bench_scaling.json")
     args = parser.parse_args()
 
     from grader import references
     from grader.grading import discover, grade_many
 
     reference = references.load(ROOT / "solutions")
+    before = machine("LocalCluster on loopback, worker processes with one thread each")
     figures: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as scratch:
         assignments = lecture_notebooks()
@@ -149,20 +138,15 @@ def main() -> int:
         1000 * (figures["cluster_1_workers_seconds"] - figures["local_jobs1_seconds"]) / written,
         3,
     )
-    load = os.getloadavg()[0]
-    record = {
-        "script": "scripts/bench_scaling.py",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "cpu": cpu_name(),
-            "quiet": f"load average {load:.2f} at the end"
-            + ("" if load < 1 else "; NOT quiet: re-measure on a quiet machine"),
-        },
-        "figures": figures,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    summary = (
+        f"{written} notebooks: --jobs 2 {figures['local_jobs2_seconds']:.1f} s; on a local Dask "
+        f"cluster 1 worker {figures['cluster_1_workers_seconds']:.1f} s, 2 workers "
+        f"{figures['cluster_2_workers_seconds']:.1f} s ({figures['cluster_speedup_2_over_1_workers']:.2f}x); "
+        f"Dask's own cost {figures['dask_ms_per_notebook']:.1f} ms per notebook, "
+        f"{figures['batch_setup_seconds']:.2f} s per batch"
+    )
+    reproduce = f"python scripts/bench_scaling.py --total {args.total}"
+    write_figures("bench_scaling", figures, summary, reproduce, before, out=args.out)
     print(json.dumps(figures, indent=2))
     print(f"wrote {args.out}")
     return 0
