@@ -291,6 +291,44 @@ def test_a_worker_with_another_kit_version_is_refused(
         control.run(_set_worker_version, __version__)
 
 
+def _hide_bubblewrap(hidden: bool, dask_worker=None) -> None:
+    """Make this worker process find no bwrap (a worker without bubblewrap), or find it again;
+    its fork servers are closed, so the next use probes again."""
+    import shutil
+
+    from grader.runner import cluster_worker, sandbox
+
+    cluster_worker.shut_down()
+    if hidden:
+        sandbox.bwrap_path = lambda: None
+    else:
+        sandbox.bwrap_path = lambda: shutil.which("bwrap") or "/usr/bin/bwrap"
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_worker_without_a_sandbox_stops_the_batch_before_it_starts(
+    local_cluster, control, sample_class, reference, monkeypatch
+):
+    monkeypatch.delenv("DNN_KIT_SANDBOX", raising=False)  # the default: a sandbox is required
+    [worker, *_] = sorted(control.scheduler_info()["workers"])
+    control.run(_hide_bubblewrap, True, workers=[worker])
+    graded = []
+    try:
+        with pytest.raises(ClusterError, match="has no working sandbox: .*bwrap is not installed"):
+            grade_on_cluster(
+                sample_class[:2],
+                lambda i, r: graded.append(i),
+                address=local_cluster.scheduler_address,
+                salt=SALT,
+                reference=reference,
+                progress=False,
+            )
+    finally:
+        control.run(_hide_bubblewrap, False, workers=[worker])
+    assert graded == []
+
+
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_tls_on_loopback_with_generated_certificates(
