@@ -268,6 +268,7 @@ class _Batch:
         self.first_seen: dict = {}  # task key -> when the scheduler first had it on a worker
         self.cancelled: dict = {}  # task key -> why this client cancelled it
         self.running: set = set()  # task keys on a worker at the last look
+        self.why_cancelled: dict = {}  # target index -> what the last cancellation said
         self.no_workers_since: float | None = None
         self.last_status = 0.0
 
@@ -332,11 +333,16 @@ class _Batch:
             if not pending:
                 return killed
         for i in pending:
-            self.report(i, _failed(self.targets[i], "the cluster kept cancelling its task"))
+            why = self.why_cancelled.get(i, "")
+            self.report(
+                i, _failed(self.targets[i], f"the cluster kept cancelling its task ({why})")
+            )
         return killed
 
     def _run(self, indices: list[int], alone: bool) -> list[tuple[int, str]]:
         """Run ``indices`` to the end; ``(index, "killed" | "lost")`` for those not reported."""
+        from concurrent.futures import CancelledError
+
         from distributed import KilledWorker, as_completed
 
         unfinished = []
@@ -347,13 +353,15 @@ class _Batch:
             done = finished.next_batch(block=False)
             for future, answer in done:
                 i = self.index.pop(future)
-                error = future.status in ("error", "cancelled")
-                if future.status == "error" and isinstance(answer, tuple):
-                    answer = answer[1]  # (type, exception, traceback)
+                key, status = future.key, future.status
                 future.release()
+                if status == "error" and isinstance(answer, tuple) and len(answer) == 3:
+                    answer = answer[1]  # (type, exception, traceback)
                 target = self.targets[i]
-                if future.key in self.cancelled:
-                    result = _failed(target, self.cancelled[future.key])
+                if key in self.cancelled:
+                    result = _failed(target, self.cancelled[key])
+                elif isinstance(answer, dict):  # what grade_task returns
+                    result = _received(target, answer, self.summary)
                 elif isinstance(answer, KilledWorker) and not alone:
                     unfinished.append((i, "killed"))
                     continue
@@ -363,13 +371,12 @@ class _Batch:
                         f"its grading task kept killing Dask workers ({answer.allowed_failures + 1} "
                         f"in a row, the last {answer.last_worker.address}), also when run alone",
                     )
-                elif future.status == "cancelled":  # by the cluster (e.g. a scheduler restart)
-                    unfinished.append((i, "lost"))
+                elif status == "cancelled" or isinstance(answer, CancelledError):
+                    unfinished.append((i, "lost"))  # by the cluster (e.g. a scheduler restart)
+                    self.why_cancelled[i] = str(answer)
                     continue
-                elif error:
-                    result = _failed(target, f"{type(answer).__name__}: {answer}")
                 else:
-                    result = _received(target, answer, self.summary)
+                    result = _failed(target, f"{type(answer).__name__}: {answer} ({status})")
                 self.report(i, result)
             if not done:
                 self._watch()
