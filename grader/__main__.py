@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_store_options(grade)
     _add_budget_options(grade)
+    _add_cluster_options(grade)
     grade.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
 
     export = sub.add_parser(
@@ -111,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--store", type=Path, help="result store (default: COURSE/.grader-cache)")
     _add_store_options(export)
     _add_budget_options(export)
+    _add_cluster_options(export)
     export.add_argument("--points", type=Path, help="points per check (TOML or JSON file)")
     export.add_argument(
         "--salt",
@@ -339,6 +341,16 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        default=os.environ.get("DNN_KIT_SCHEDULER") or None,
+        metavar="ADDRESS",
+        help="grade on the running Dask scheduler at ADDRESS (tls://host:8786, tcp:// on loopback "
+        "only, or a scheduler file); default $DNN_KIT_SCHEDULER; --jobs is then ignored",
+    )
+
+
 def _check(args) -> int:
     # the portable runner (Windows, macOS, Linux): no sandbox, no batch machinery
     from grader.runner.selfcheck import self_check
@@ -441,24 +453,33 @@ def _setup(args):
 
 
 def _graded(args, reference, targets, limits, store_dir: Path | None):
-    """Grade through the store (resume, regrade); a message on stderr says what was reused."""
+    """Grade through the store (resume, regrade), on the Dask cluster with ``--scheduler``; a
+    message on stderr says what was reused. Returns exit code 2 when the cluster is unusable."""
     from grader.checks.cases import salt_from_environment
+    from grader.runner.cluster import ClusterError, grade_function
     from grader.store import BatchSummary, Context, Store, grade_with_store
 
     store = Store(store_dir) if store_dir else None
     students = set(args.student or [])
     summary = BatchSummary()
-    graded = grade_with_store(
-        targets,
-        store=store,
-        context=Context(
-            salt=args.salt or salt_from_environment(), reference=reference, limits=limits
-        ),
-        jobs=args.jobs,
-        regrade=lambda t: args.force or t.student in students,
-        progress=not args.no_progress,
-        summary=summary,
-    )
+    context = Context(salt=args.salt or salt_from_environment(), reference=reference, limits=limits)
+    grade = None
+    if args.scheduler:
+        grade = grade_function(args.scheduler, context, progress=not args.no_progress)
+    try:
+        graded = grade_with_store(
+            targets,
+            store=store,
+            context=context,
+            jobs=args.jobs,
+            regrade=lambda t: args.force or t.student in students,
+            progress=not args.no_progress,
+            grade=grade,
+            summary=summary,
+        )
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if store is not None:
         print(
             f"store {store_dir}: {summary.from_store} from the store, {summary.graded} graded",
@@ -489,11 +510,13 @@ def _grade(args) -> int:
         return setup
     reference, targets, limits, points = setup
     _warn_default_salt(args.salt)
-    if args.store or args.student or args.force:
+    if args.store or args.student or args.force or args.scheduler:
         try:
             graded = _graded(args, reference, targets, limits, args.store)
         except KeyboardInterrupt:
             return _interrupted(args.store)
+        if isinstance(graded, int):  # the cluster could not be used
+            return graded
         results = [g.result for g in graded]
         stamps = [g.timestamp for g in graded]
     else:
@@ -578,6 +601,8 @@ def _export(args) -> int:
         graded = _graded(args, reference, targets, limits, store_dir)
     except KeyboardInterrupt:
         return _interrupted(store_dir)
+    if isinstance(graded, int):  # the cluster could not be used
+        return graded
     report = export_all(
         graded,
         args.course,
@@ -731,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":  # the self-check imports no batch machinery (portable)
         return _check(args)
     from grader.runner.sandbox import SandboxUnavailable
+
     why = _batch_unavailable(args.command)
     if why:
         print(f"error: {why}", file=sys.stderr)

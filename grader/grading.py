@@ -48,8 +48,14 @@ def grade_notebook(
     salt: str | None = None,
     reference=None,
     limits: Limits = DEFAULT_LIMITS,
+    case_source: Callable | None = None,
 ) -> SubmissionResult:
-    """Grade one notebook. Never raises for anything the submission does; never writes to it."""
+    """Grade one notebook. Never raises for anything the submission does; never writes to it.
+
+    ``case_source(check)`` gives a check's ``(case, wire JSON)`` list instead of building them
+    from ``salt`` and ``reference`` (a Dask worker gets them from the client, see
+    :mod:`grader.runner.cluster`).
+    """
     start = time.perf_counter()
     try:
         submission = load_submission(target.path, target.assignment)
@@ -60,7 +66,7 @@ def grade_notebook(
         return result
     submission.student = target.student
     result = _grade_loaded(
-        submission, include_hidden, salt or salt_from_environment(), reference, limits
+        submission, include_hidden, salt or salt_from_environment(), reference, limits, case_source
     )
     result.seconds = time.perf_counter() - start
     result.limits = dataclasses.asdict(limits)
@@ -144,7 +150,12 @@ def _judge(check, case, event: dict | None, failure: str) -> CaseResult:
 
 
 def _grade_loaded(
-    submission: Submission, include_hidden: bool, salt: str, reference, limits: Limits
+    submission: Submission,
+    include_hidden: bool,
+    salt: str,
+    reference,
+    limits: Limits,
+    case_source: Callable | None = None,
 ) -> SubmissionResult:
     result = SubmissionResult(
         submission.path,
@@ -162,7 +173,11 @@ def _grade_loaded(
     wire = []
     for check in checks:
         try:
-            built = _cases(check, salt, reference, batch=include_hidden)
+            built = (
+                case_source(check)
+                if case_source is not None
+                else _cases(check, salt, reference, batch=include_hidden)
+            )
         except Exception as exc:  # noqa: BLE001 - a grader-side problem; reported, never fatal
             planned.append((check, f"grader problem: could not build cases ({exc})"))
             continue
