@@ -21,7 +21,9 @@ from .test_jupyterlab import free_port, start_lab, stop, wait_until_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-SUBMISSION = ROOT / "data" / "sample_class" / "submitted" / "carl" / "02_dropout" / "02_dropout.ipynb"
+SUBMISSION = (
+    ROOT / "data" / "sample_class" / "submitted" / "carl" / "02_dropout" / "02_dropout.ipynb"
+)
 
 
 def test_formgrader_autograde_button_runs_the_kit(tmp_path, offline, screenshots, reference):
@@ -52,6 +54,8 @@ def test_formgrader_autograde_button_runs_the_kit(tmp_path, offline, screenshots
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         notebook = gradebook.find_submission_notebook("02_dropout", "02_dropout", "carl")
         recorded = {g.name: float(g.score) for g in notebook.grades if g.cell_type == "code"}
-    (ours,) = grade_many(discover([course / "submitted"]), jobs=1, reference=reference, progress=False)
+    (ours,) = grade_many(
+        discover([course / "submitted"]), jobs=1, reference=reference, progress=False
+    )
     assert recorded == pytest.approx({c.check.id: c.score for c in ours.checks})
     assert ours.score < ours.max_score  # the sample's mistake costs points in both
