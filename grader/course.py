@@ -46,7 +46,8 @@ def nbgrader_environment(reference_dir: Path, salt: str | None) -> dict[str, str
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["DNN_KIT_REFERENCE"] = str(reference_dir)
-    env["DNN_KIT_NBGRADER"] = "stock"  # the baseline: nbgrader's own kernel steps (docs/nbgrader.md)
+    # the baseline: nbgrader's own kernel steps, not the kit's (docs/nbgrader.md)
+    env["DNN_KIT_NBGRADER"] = "stock"
     if salt:
         env["DNN_KIT_SALT"] = salt
     return env

@@ -38,7 +38,9 @@ def made_up_result(pattern: list[bool]) -> SubmissionResult:
             passed = pattern[k % len(pattern)]
             k += 1
             cases.append(
-                CaseResult(f"case {i}", passed, "" if passed else "wrong", ("dropout.keep_prob_confusion",))
+                CaseResult(
+                    f"case {i}", passed, "" if passed else "wrong", ("dropout.keep_prob_confusion",)
+                )
             )
         result.checks.append(CheckResult(check, cases))
     return result
