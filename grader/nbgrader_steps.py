@@ -311,8 +311,9 @@ def fill_validation(nb: nbformat.NotebookNode, result: SubmissionResult, missing
                 ]
 
 
-def _wrapped(text: str, width: int = 84) -> list[str]:
-    """Lines short enough for nbgrader's validate report (it cuts lines at 90 characters)."""
+def _wrapped(text: str, width: int = 80) -> list[str]:
+    """Lines short enough for nbgrader's validate report (it cuts them at 87 characters,
+    its 4-space indent included)."""
     lines = []
     for line in text.splitlines():
         indent = " " * (len(line) - len(line.lstrip()) + 5)
