@@ -27,3 +27,26 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.ClearHiddenTests.enforce_metadata = False
+
+# ---- The kit behind nbgrader's buttons (docs/nbgrader.md) -----------------------------------
+# Autograde (CLI and formgrader) grades with the kit's sandboxed grader instead of a kernel, and
+# Validate (CLI and the lab extension) runs the student's self-check. To opt out and get stock
+# nbgrader, delete this block (or set DNN_KIT_NBGRADER=stock in the environment).
+import os  # noqa: E402
+
+if os.environ.get("DNN_KIT_NBGRADER", "kit") != "stock":
+    from grader.nbgrader_steps import GradeInSandbox, SelfCheck, configurable_validator
+
+    c.Autograde.autograde_preprocessors = [
+        GradeInSandbox,  # in place of nbgrader.preprocessors.Execute
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
+    configurable_validator()  # nbgrader 0.9.6 does not mark Validator.preprocessors configurable
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
+
+    c.Validator.preprocessors = [CheckCellMetadata, ClearOutput, SelfCheck]

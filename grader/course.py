@@ -57,6 +57,9 @@ def nbgrader_environment(
     del reference_dir, salt
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNN_KIT_")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # the baseline: nbgrader's own kernel steps, not the kit's (docs/nbgrader.md); a switch, not
+    # a secret: the only DNN_KIT_ variable its kernels see
+    env["DNN_KIT_NBGRADER"] = "stock"
     return env
 
 

@@ -2,10 +2,12 @@
 
 The check definition, cases and judge are exactly those the batch grader uses; only the place
 where the student's functions run differs (here: this kernel). For nbgrader the cell's outcome is
-the grade: full marks print a table and return nothing, partial credit returns the points as the
-cell's value (nbgrader's partial-credit rule), and no credit raises :class:`CheckFailed`. Student
-warnings and prints are captured and shown as notes, never written to stderr (nbgrader gives 0
-to a grade cell with any stderr output).
+the grade: a check shows its table and its value is the points earned, a Python ``float``
+(``0.0`` when no case passed), which nbgrader 0.9.6 reads as the cell's score. A wrong answer
+never raises, so Run All reaches the last cell. (nbgrader scores an error or any stderr 0, a
+number ``>= 0`` as that score, and anything it cannot parse as a number, such as NumPy 2's
+``np.float64(0.0)``, as *full* marks: hence a plain float.) Student warnings and prints are
+captured and shown as notes, never written to stderr.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ from grader.runner.judging import hints_for, judge_event, wire_case
 OUTPUT_LIMIT = 5_000
 
 
-class CheckFailed(AssertionError):
-    """Raised by :func:`check` when no case passes (the grade cell scores 0)."""
+class KitError(RuntimeError):
+    """A problem of the course set-up (not of the student's answer), shown as one line.
+
+    IPython calls ``_render_traceback_`` instead of printing the frames of the kit's own code.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
 
 
 class CheckReport:
@@ -63,9 +71,17 @@ class CheckReport:
 
 def run_check(check_id: str, namespace: dict, *, reference=None) -> CheckResult:
     """Run one check against the functions in ``namespace``; returns the judged result."""
-    check = get_check(check_id)
+    try:
+        check = get_check(check_id)
+    except KeyError as exc:
+        raise KitError(exc.args[0]) from None
     if check.hidden and check.needs_reference and reference is None:
         reference = references.load()
+        if reference is None:
+            raise KitError(
+                f"{check_id} is a hidden check and needs the reference solutions, which are not "
+                "installed here (set DNN_KIT_REFERENCE); hidden checks run when your notebook is graded"
+            )
     cases = cases_for(check, reference=reference)
     judged = []
     for i, case in enumerate(cases):
@@ -103,35 +119,40 @@ def check(check_id: str, namespace: dict | None = None):
 
     Returns
     -------
-    None or float
-        None when every case passes; the points earned when only some pass.
-
-    Raises
-    ------
-    CheckFailed
-        When no case passes.
+    float
+        The points earned, a plain Python float: the check's points when every case passes,
+        ``0.0`` when none does. nbgrader records it as the grade cell's score. A wrong answer
+        never raises.
     """
+    __tracebackhide__ = True
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals
     result = run_check(check_id, namespace)
     _show(result)
-    if result.passed:
-        return None
-    if result.score > 0:
-        return result.score
-    raise CheckFailed(f"{check_id}: no case passed (see the table above)")
+    return float(result.check.points) if result.passed else float(result.score)
 
 
-def check_implemented(check_id: str, namespace: dict | None = None) -> None:
-    """Fail early when a function a hidden check needs is missing or still a stub.
+def check_implemented(check_id: str, namespace: dict | None = None) -> float | None:
+    """Say so when a function a hidden check needs is missing or still a stub.
 
-    Student notebooks show this line in place of the hidden tests, so an untouched notebook passes
-    no test cell at all (``nbgrader validate --invert``). Only "not defined" and
-    ``NotImplementedError`` fail here; everything else is left to the hidden tests themselves.
+    Student notebooks show this line in place of the hidden tests (it is the cell's last
+    expression there), so an untouched notebook passes no test cell at all (``nbgrader validate
+    --invert``). Only "not defined" and ``NotImplementedError`` count as missing; everything else
+    is left to the hidden tests themselves.
+
+    Returns
+    -------
+    float or None
+        ``0.0`` (the cell's score: nothing can pass yet) after printing which function to write;
+        None when every function is there, so the cell shows no points it has not earned.
     """
+    __tracebackhide__ = True
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals
-    check = get_check(check_id)
+    try:
+        check = get_check(check_id)
+    except KeyError as exc:
+        raise KitError(exc.args[0]) from None
     public = load_fixtures(check.notebook)
     for function in check.functions:
         case = next(
@@ -153,7 +174,12 @@ def check_implemented(check_id: str, namespace: dict | None = None) -> None:
         if error.get("type") == "NotImplementedError" or "is not defined" in error.get(
             "message", ""
         ):
-            raise CheckFailed(f"{function} is not implemented yet, so the hidden tests cannot pass")
+            print(
+                f"{check_id}: write `{function}` first; the hidden tests of this cell run on it "
+                "when your notebook is graded (0 points so far)"
+            )
+            return 0.0
+    return None
 
 
 def check_all(notebook: str, namespace: dict | None = None) -> bool:

@@ -33,6 +33,9 @@
 #    between training and validation accuracy.
 #
 # Run the cells from top to bottom. Cells that say `YOUR CODE HERE` are yours; every other cell is given.
+#
+# A check cell (`check("...")`) shows a table of its cases and ends with the points you earned
+# (`0.0` until a case passes); it never stops the notebook, so Run All always reaches the end.
 
 # %% kind="setup"
 import matplotlib.pyplot as plt

@@ -47,6 +47,9 @@
 #    mini-batches do to it.
 #
 # Run the cells from top to bottom. Cells that say `YOUR CODE HERE` are yours; every other cell is given.
+#
+# A check cell (`check("...")`) shows a table of its cases and ends with the points you earned
+# (`0.0` until a case passes); it never stops the notebook, so Run All always reaches the end.
 
 # %% kind="setup"
 import time

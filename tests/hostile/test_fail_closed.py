@@ -181,11 +181,15 @@ def test_the_nbgrader_flow_needs_trusted(tmp_path):
 
 def test_nbgrader_kernels_never_get_the_graders_environment(monkeypatch, tmp_path):
     """Hole 13: the kernel inherited DNN_KIT_REFERENCE (three lines imported the answers) and
-    the salt. Whatever the instructor's shell holds, nothing named DNN_KIT_* reaches it."""
+    the salt. Whatever the instructor's shell holds, nothing of the grader's reaches it: the
+    only DNN_KIT_* variable is the switch that keeps this flow on nbgrader's stock steps."""
     from grader.course import nbgrader_environment
 
     monkeypatch.setenv("DNN_KIT_SALT", "course-private")
     monkeypatch.setenv("DNN_KIT_REFERENCE", str(ROOT / "solutions"))
     env = nbgrader_environment(ROOT / "solutions" / "reference", "course-private")
-    assert not [k for k in env if k.startswith("DNN_KIT_")]
+    assert {k: v for k, v in env.items() if k.startswith("DNN_KIT_")} == {
+        "DNN_KIT_NBGRADER": "stock"
+    }
     assert "course-private" not in json.dumps(env)
+    assert str(ROOT / "solutions") not in json.dumps(env)
