@@ -37,6 +37,11 @@ Dropout (``torch.nn.functional.dropout``)
       backward fed with torch's mask; and autograd of the explicit expression ``x * mask / (1-p)``
       with *our* mask equals our backward.
 
+Layer normalization (``torch.nn.functional.layer_norm(x, (D,), weight, bias, eps)``)
+    * The same conventions: statistics per example over the last (feature) axis, the biased
+      variance, eps inside the square root, weight and bias of shape (D,); pass our eps (1e-3)
+      explicitly, torch's default is 1e-5. No running statistics on either side.
+
 Penalties
     * L1 / L2 values and gradients come from autograd of ``lam * sum |W|`` and
       ``lam / 2 * sum W**2`` over the layers (torch's ``abs`` has gradient 0 at 0, like our
@@ -61,6 +66,8 @@ from reference import (
     l2_norm,
     l2_penalty,
     l2_penalty_grad,
+    layernorm_backward,
+    layernorm_forward,
 )
 
 from grader.toolkit.gradcheck import rel_error
@@ -322,3 +329,22 @@ def test_sgd_weight_decay_is_our_l2_lambda():
     opt.step()
     expected = W - lr * l2_penalty_grad([W], lam)[0]
     np.testing.assert_allclose(N_(wt), expected, rtol=1e-15, atol=1e-16)
+
+
+# --- layer normalization -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("N", "D", "eps"), [(4, 5, 1e-3), (8, 3, 1e-5), (2, 9, 1e-1)])
+def test_layernorm_matches_torch(N, D, eps):
+    x, gamma, beta, dout = make_case(300 + N, N, D)
+    xt, gt, bt = T(x, True), T(gamma, True), T(beta, True)
+    out_t = torch.nn.functional.layer_norm(xt, (D,), gt, bt, eps)
+    out_t.backward(T(dout))
+
+    out, cache = layernorm_forward(x, gamma, beta, {"eps": eps})
+    dx, dgamma, dbeta = layernorm_backward(dout, cache)
+
+    assert_close(out, N_(out_t))
+    assert_close(dx, N_(xt.grad), rtol=1e-10)
+    assert rel_error(dgamma, N_(gt.grad)) <= 1e-10
+    assert rel_error(dbeta, N_(bt.grad)) <= 1e-10
