@@ -101,8 +101,9 @@ MISCONCEPTIONS = {
         Misconception(
             "dropout.ignores_rng",
             "the rng argument is ignored",
-            "Draw the mask from the `rng` you are given (e.g. rng.random(x.shape)); fall back to "
-            "np.random.default_rng() only when rng is None. This makes runs reproducible.",
+            "Every random number of the mask must come from the generator passed in as `rng` "
+            "(a new default generator only when it is None): the same seed then gives the same "
+            "masks, which makes runs reproducible.",
         ),
     ]
 }
