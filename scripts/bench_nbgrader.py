@@ -21,10 +21,8 @@ The machine should be quiet; the figures go to ``docs/figures/bench_nbgrader.jso
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -33,6 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from figures import machine, write_figures  # noqa: E402
+
 SAMPLE = ROOT / "data" / "sample_class" / "submitted"
 
 
@@ -197,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "docs" / "figures" / "bench_nbgrader.json"
     )
-    parser.add_argument("--quiet-note", default="not quiet: shared with other jobs; re-measure")
+    parser.add_argument("--quiet-note", default="")
     args = parser.parse_args(argv)
+    before = machine(args.quiet_note)
 
     submissions = sample_submissions(args.per_assignment)
     figures: dict[str, float | int | bool] = {"notebooks": len(submissions)}
@@ -237,18 +239,21 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"validate_button_{label}_seconds_first"] = round(warm[0], 2)
             figures[f"validate_button_{label}_seconds"] = round(sum(warm) / len(warm), 2)
             figures[f"validate_{label}_names_failing_check"] = named
-    record = {
-        "script": "scripts/bench_nbgrader.py",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "cpu": platform.processor() or platform.machine(),
-            "quiet": args.quiet_note,
-        },
-        "figures": figures,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    summary = (
+        f"nbgrader autograde with the kit's sandboxed step {figures['autograde_button_kit_seconds_per_notebook']} s "
+        f"per notebook against {figures['autograde_button_stock_seconds_per_notebook']} s stock "
+        f"(formgrader's button, in process; {figures['autograde_speedup']}x from the command line, "
+        f"where nbgrader's start-up is shared); validate {figures['validate_button_kit_seconds']} s "
+        f"against {figures['validate_button_stock_seconds']} s (the lab button)"
+    )
+    write_figures(
+        "bench_nbgrader",
+        figures,
+        summary,
+        "python scripts/bench_nbgrader.py",
+        before,
+        out=args.out,
+    )
     print(json.dumps(figures, indent=2))
     return 0
 
