@@ -48,24 +48,35 @@ class Budget:
         self.used: dict[str, float] = defaultdict(float)
         self.reserved: dict[str, float] = defaultdict(float)
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
 
     def grant(self, student: str) -> Limits | Refusal:
-        """The limits to run ``student``'s next notebook with, or why it does not start."""
+        """The limits to run ``student``'s next notebook with, or why it does not start.
+
+        Time another of the student's notebooks has reserved but not used yet is not spent:
+        while it runs, this call waits for it to settle instead of refusing (otherwise a
+        student's notebooks graded at once would refuse each other for good)."""
         limits = self.limits
-        with self.lock:
-            if time.monotonic() - self.start >= limits.batch_seconds:
-                return Refusal(
-                    f"not graded yet: the batch used its budget of {limits.batch_seconds:.0f} s "
-                    "before this notebook started; run the same command again to grade it",
-                    final=False,
-                )
-            left = limits.student_seconds - self.used[student] - self.reserved[student]
-            if left < MIN_GRANT:
-                return Refusal(
-                    f"not graded: this student's notebooks used the budget of "
-                    f"{limits.student_seconds:.0f} s per student",
-                    final=True,
-                )
+        with self.changed:
+            while True:
+                if time.monotonic() - self.start >= limits.batch_seconds:
+                    return Refusal(
+                        f"not graded yet: the batch used its budget of {limits.batch_seconds:.0f} s "
+                        "before this notebook started; run the same command again to grade it",
+                        final=False,
+                    )
+                unused = limits.student_seconds - self.used[student]
+                if unused < MIN_GRANT:
+                    return Refusal(
+                        f"not graded: this student's notebooks used the budget of "
+                        f"{limits.student_seconds:.0f} s per student",
+                        final=True,
+                    )
+                left = unused - self.reserved[student]
+                if left >= MIN_GRANT:
+                    break
+                # the student's running notebooks hold the rest: wait until one settles
+                self.changed.wait(timeout=1.0)
             seconds = min(limits.total_seconds, left)
             self.reserved[student] += seconds
         return dataclasses.replace(limits, total_seconds=seconds)
@@ -75,3 +86,4 @@ class Budget:
         with self.lock:
             self.reserved[student] -= granted.total_seconds
             self.used[student] += seconds
+            self.changed.notify_all()

@@ -105,3 +105,20 @@ def test_variant_parallel_notebooks_of_one_student_share_one_budget(tmp_path, re
     granted = [r.limits["total_seconds"] for r in results if not r.error]
     assert sum(granted) <= limits.student_seconds
     assert granted and granted[0] == limits.total_seconds
+
+
+def test_a_students_notebooks_graded_at_once_never_refuse_each_other(tmp_path, reference):
+    """Found at merge (the cluster tests compare with a local --jobs 2 run): when one notebook's
+    limit reserved the whole student budget, the student's next notebook, started meanwhile, was
+    refused for good although almost nothing had been used. Reserved time is not spent: it waits."""
+    limits = dataclasses.replace(LIMITS, total_seconds=10.0, student_seconds=6.0)
+    targets = [
+        Target(
+            submission(tmp_path / f"n{i}", CORRECT_FORWARD + f"# {i}\n", student="ada"),
+            student="ada",
+            assignment="02_dropout",
+        )
+        for i in range(3)
+    ]
+    results = grade_many(targets, jobs=2, reference=reference, limits=limits, progress=False)
+    assert [(r.score, r.error) for r in results] == [(FULL, "")] * 3
