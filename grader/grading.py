@@ -142,11 +142,14 @@ def _judge(check, case, event: dict | None, failure: str) -> CaseResult:
     if event is not None and not event.get("error"):
         outputs = event.get("outputs")
         if not isinstance(outputs, dict) or set(outputs) != set(case.returns):
-            return CaseResult(case.name, False, "the process sent a malformed result")
+            return CaseResult(
+                case.name, False, "the process sent a malformed result", points=case.points
+            )
     try:
         return judge_event(check, case, event, failure)
     except Exception as exc:  # noqa: BLE001 - whatever came back could not be judged
-        return CaseResult(case.name, False, f"the returned values could not be judged ({exc!r})")
+        message = f"the returned values could not be judged ({exc!r})"
+        return CaseResult(case.name, False, message, points=case.points)
 
 
 def _grade_loaded(

@@ -204,8 +204,16 @@ def result_from_dict(data: dict) -> SubmissionResult:
     return SubmissionResult(**kwargs)
 
 
+#: scoring rules applied when exporting, never stored (like points)
+POLICY_FIELDS = ("carry_forward",)
+
+
 def _check_to_dict(check_result: CheckResult) -> dict:
-    data = {f.name: _plain(getattr(check_result, f.name)) for f in fields(check_result)}
+    data = {
+        f.name: _plain(getattr(check_result, f.name))
+        for f in fields(check_result)
+        if f.name not in POLICY_FIELDS
+    }
     data["check"] = check_result.check.id
     data["cases"] = [
         {f.name: _plain(getattr(case, f.name)) for f in fields(case)} for case in check_result.cases
@@ -216,7 +224,7 @@ def _check_to_dict(check_result: CheckResult) -> dict:
 def _check_from_dict(data: dict) -> CheckResult:
     kwargs: dict[str, Any] = {}
     for f in fields(CheckResult):
-        if f.name not in data:
+        if f.name not in data or f.name in POLICY_FIELDS:
             continue
         value = data[f.name]
         if f.name == "check":

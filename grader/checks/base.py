@@ -10,6 +10,7 @@ course-private salt), which student functions it calls (the case's *plan*, run b
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ class Case:
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)  # arrays or lists of arrays
     params: dict[str, Any] = field(default_factory=dict)  # JSON scalars
+    points: float = 1.0  # relative weight of this case within its check
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # judges' trusted cache
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,33 @@ class Returned:
 
 @dataclass
 class CaseResult:
+    """One case's verdict. ``passed`` is judged against the reference; ``carried_forward`` says
+    the case failed only because of a mistake already charged in the check ``charged_in`` and is
+    right for the student's own (catalogued) forward: it earns its points unless the course
+    turns errors carried forward off. Both verdicts are stored; the rule is applied when scoring."""
+
     name: str
     passed: bool
     message: str = ""
     diagnosis: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    carried_forward: bool = False
+    charged_in: str = ""
+    points: float = 1.0  # the case's weight within its check (from the check library)
+
+    def earned(self, carry_forward: bool = True) -> bool:
+        return self.passed or (carry_forward and self.carried_forward)
+
+
+def carry_forward_default() -> bool:
+    """Errors carried forward, on unless ``DNN_KIT_CARRY_FORWARD`` is ``off`` (also read by the
+    nbgrader kernels, which score the grade cells)."""
+    return os.environ.get("DNN_KIT_CARRY_FORWARD", "on").strip().lower() not in (
+        "off",
+        "0",
+        "no",
+        "false",
+    )
 
 
 @dataclass
@@ -67,12 +92,14 @@ class CheckResult:
     check: Check
     cases: list[CaseResult]
     error: str = ""  # a reason the check could not run at all (e.g. timeout, missing function)
+    carry_forward: bool = field(default_factory=carry_forward_default, compare=False)
 
     @property
     def fraction(self) -> float:
-        if not self.cases:
+        total = sum(c.points for c in self.cases)
+        if not self.cases or total <= 0:
             return 0.0
-        return sum(c.passed for c in self.cases) / len(self.cases)
+        return sum(c.points for c in self.cases if c.earned(self.carry_forward)) / total
 
     @property
     def score(self) -> float:
@@ -80,7 +107,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.cases) and all(c.passed for c in self.cases)
+        return bool(self.cases) and all(c.earned(self.carry_forward) for c in self.cases)
 
     @property
     def diagnosis(self) -> list[str]:
@@ -206,9 +233,11 @@ def describe_error(measured: float, tolerance: float, metric: str = "relative er
 def run_judge(judge: Judge, case: Case, outputs: dict[str, Returned]) -> CaseResult:
     """Call a judge; a :class:`Mismatch` becomes a failed case with its message and diagnosis."""
     try:
-        return judge(case, outputs)
+        result = judge(case, outputs)
     except Mismatch as exc:
-        return CaseResult(case.name, False, exc.message, exc.diagnosis)
+        result = CaseResult(case.name, False, exc.message, exc.diagnosis)
+    result.points = case.points
+    return result
 
 
 # --------------------------------------------------------------------------- plan building

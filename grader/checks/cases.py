@@ -97,6 +97,7 @@ def fixtures_bytes(notebook: str, reference) -> bytes:
                     "plan": case.plan,
                     "returns": case.returns,
                     "params": case.params,
+                    "points": case.points,
                     "inputs": list(case.inputs),
                     "expected": expected_layout,
                 }
@@ -141,6 +142,7 @@ def load_fixtures(notebook: str, data: bytes | None = None) -> dict[str, list[Ca
                         inputs={name: npz[f"{prefix}/in/{name}"] for name in d["inputs"]},
                         expected=expected,
                         params=d["params"],
+                        points=float(d.get("points", 1.0)),
                     )
                 )
             result[check_id] = cases

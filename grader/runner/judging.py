@@ -48,7 +48,7 @@ def to_returned(encoded: dict) -> Returned:
 def judge_event(check: Check, case: Case, event: dict | None, failure: str = "") -> CaseResult:
     """Judge one case from the child's event (or from the reason there is none)."""
     if event is None:
-        return CaseResult(case.name, False, failure or "no result")
+        return CaseResult(case.name, False, failure or "no result", points=case.points)
     error = event.get("error")
     notes = [f"your code warned: {w}" for w in event.get("warnings", [])[:3]]
     if error:
@@ -60,7 +60,7 @@ def judge_event(check: Check, case: Case, event: dict | None, failure: str = "")
             message = f"your code raised {error.get('type')}: {error.get('message')}"
             if error.get("trace"):
                 message += f"\n{error['trace']}"
-        return CaseResult(case.name, False, message, notes=tuple(notes))
+        return CaseResult(case.name, False, message, notes=tuple(notes), points=case.points)
     outputs = {name: to_returned(value) for name, value in (event.get("outputs") or {}).items()}
     result = run_judge(check.judge, case, outputs)
     result.notes = tuple(result.notes) + tuple(notes)

@@ -302,7 +302,11 @@ def self_check(path: Path, budget: Budget = Budget()):  # noqa: B008 - immutable
                     judge_event(check, case, run.events.get(key), run.failures.get(key, ""))
                 )
             except Exception as exc:  # noqa: BLE001 - whatever came back could not be judged
-                cases.append(CaseResult(case.name, False, f"could not be judged ({exc!r})"))
+                cases.append(
+                    CaseResult(
+                        case.name, False, f"could not be judged ({exc!r})", points=case.points
+                    )
+                )
         result.checks.append(CheckResult(check, cases))
     result.seconds = time.perf_counter() - started
     return result
