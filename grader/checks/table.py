@@ -338,19 +338,22 @@ class compare:  # noqa: N801 - used like a function in the tables: judge=compare
         return self.labels.get(name, name)
 
     def _explained(self, case: Case, values: dict, wrong: list[str]) -> list[Variant]:
+        """The variants that explain the wrong values, the closest one per misconception."""
         if self.variants is None:
             return []
         distinct = self.tol if self.distinct is None else self.distinct
-        found = []
+        best: dict[str, tuple[float, Variant]] = {}
         for variant in _memo(case, f"variants:{id(self)}", self.variants):
             names = [n for n in wrong if n in variant.values]
-            if names and all(
-                distance(values[n], variant.values[n], self.error) <= self.tol
-                and distance(variant.values[n], case.expected[n], self.error) > distinct
-                for n in names
+            if not names or any(
+                distance(variant.values[n], case.expected[n], self.error) <= distinct for n in names
             ):
-                found.append(variant)
-        return found
+                continue
+            gap = max(distance(values[n], variant.values[n], self.error) for n in names)
+            key = variant.misconception or variant.description
+            if gap <= self.tol and (key not in best or gap < best[key][0]):
+                best[key] = (gap, variant)
+        return [variant for _, variant in best.values()]
 
     def _carried(self, case: Case, got, values: dict, notes: list) -> CaseResult | None:
         carry = self.carry
@@ -362,12 +365,14 @@ class compare:  # noqa: N801 - used like a function in the tables: judge=compare
             return None
         if distance(forward, case.expected[carry.forward], self.error) <= self.tol:
             return None  # the forward is right: the backward is judged on its own
+        names = [n for n in values if n != carry.forward]
+        fitting = []  # forward variants the student's forward matches, closest first
         for variant in _memo(case, f"carry:{id(self)}", carry.variants):
-            if not variant.misconception or carry.forward not in variant.values:
-                continue
-            if distance(forward, variant.values[carry.forward], self.error) > self.tol:
-                continue
-            names = [n for n in values if n != carry.forward]
+            if variant.misconception and carry.forward in variant.values:
+                gap = distance(forward, variant.values[carry.forward], self.error)
+                if gap <= self.tol:
+                    fitting.append((gap, variant))
+        for _, variant in sorted(fitting, key=lambda pair: pair[0]):
             if names and all(
                 n in variant.carried
                 and distance(values[n], variant.carried[n], self.error) <= self.tol
