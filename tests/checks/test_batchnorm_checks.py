@@ -24,7 +24,7 @@ import pytest
 from kit_testing import every_case
 
 from grader.checks import batchnorm, checks_for
-from grader.checks.base import Case, Returned
+from grader.checks.base import Case, Returned, run_judge
 from grader.checks.cases import fixtures_bytes, load_fixtures
 from grader.runner.child import run_case
 from grader.runner.judging import judge_event, wire_case
@@ -142,7 +142,7 @@ def test_expected_forward_values_are_right(reference):
         kind, eps = case.params["kind"], eps_of(case)
         gamma, beta = case.inputs["gamma"], case.inputs["beta"]
         seen.add(kind)
-        if kind in ("train", "backward"):
+        if kind in ("train", "backward", "backward_alt"):
             x, out = case.inputs["x"], case.expected["out"]
             np.testing.assert_allclose(
                 out, column_forward(x, gamma, beta, eps), rtol=1e-10, atol=1e-12
@@ -184,14 +184,15 @@ def test_expected_gradients_match_finite_differences(reference):
     """Every backward case, public and hidden, against finite differences of an independent forward."""
     n_fd = 0
     for _, case in all_cases(reference):
-        if case.params["kind"] != "backward":
+        if not case.params["kind"].startswith("backward"):
             continue
         x, gamma, beta, dout = (case.inputs[k] for k in ("x", "gamma", "beta", "dout"))
         eps = eps_of(case)
         numeric = finite_differences(x, gamma, beta, dout, eps)
         for name, fd in zip(("dx", "dgamma", "dbeta"), numeric, strict=True):
             error = batchnorm._error(case.expected[name], fd)
-            assert error < 1e-8, (
+            # centred differences with h = 1e-5 are good to ~1e-8 on a quiet feature
+            assert error < 1e-7, (
                 f"{case.name}: {name} differs from finite differences by {error:.1e}"
             )
         if "finite differences" in case.name:
@@ -210,7 +211,7 @@ def test_expected_values_agree_with_pytorch(reference):
     """PyTorch's batch norm (float64, autograd) as an oracle, eps passed explicitly."""
     torch = pytest.importorskip("torch")
     for _, case in all_cases(reference):
-        if case.params["kind"] != "backward":
+        if not case.params["kind"].startswith("backward"):
             continue
         tensors = {
             k: torch.tensor(case.inputs[k], dtype=torch.float64, requires_grad=k != "dout")
@@ -452,7 +453,7 @@ def test_float32_round_off_is_well_inside_the_tolerance(reference):
     ns = make_bn(dtype=np.float32)
     worst = 0.0
     for _, case in all_cases(reference):
-        if case.params["kind"] not in ("train", "backward"):
+        if case.params["kind"] not in ("train", "backward", "backward_alt"):
             continue
         out, cache = ns["batchnorm_forward"](
             case.inputs["x"],
@@ -461,7 +462,7 @@ def test_float32_round_off_is_well_inside_the_tolerance(reference):
             {"mode": "train", "eps": eps_of(case)},
         )
         worst = max(worst, batchnorm._error(out.astype(np.float64), case.expected["out"]))
-        if case.params["kind"] == "backward":
+        if case.params["kind"].startswith("backward"):
             grads = ns["batchnorm_backward"](case.inputs["dout"], cache)
             for name, g in zip(("dx", "dgamma", "dbeta"), grads, strict=True):
                 worst = max(worst, batchnorm._error(g.astype(np.float64), case.expected[name]))
@@ -501,18 +502,16 @@ def test_a_wrong_eps_is_blamed_only_where_eps_matters(reference):
     )  # the difference is far below the tolerance: nothing to see, nothing to name
     skewed = out.copy()
     skewed[:, 0] *= 1.01  # a failure that is not about eps
-    try:
-        check.judge(
-            loud,
-            {
-                "out": Returned("ndarray", "ndarray", "float64", skewed),
-                "x_after": Returned("ndarray", "ndarray", "float64", x),
-            },
-        )
-    except batchnorm.Mismatch as exc:
-        assert "bn.wrong_eps" not in exc.diagnosis
-    else:
-        raise AssertionError("a 1 % error in one feature must fail")
+    result = run_judge(
+        check.judge,
+        loud,
+        {
+            "out": Returned("ndarray", "ndarray", "float64", skewed),
+            "x_after": Returned("ndarray", "ndarray", "float64", x),
+        },
+    )
+    assert not result.passed, "a 1 % error in one feature must fail"
+    assert "bn.wrong_eps" not in result.diagnosis
 
 
 def bad(kind):
