@@ -28,6 +28,8 @@ the whole array. Correct float64 answers give ~1e-15, float32 ones below 1e-6; t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from grader.checks.base import (
@@ -35,14 +37,13 @@ from grader.checks.base import (
     CaseResult,
     Misconception,
     Mismatch,
-    Returned,
     as_array,
     call,
     given,
     let,
     var,
 )
-from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare
+from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare, distance
 from grader.toolkit.gradcheck import numerical_gradient_array
 
 VALUE_TOL = 1e-5  # see the module docstring: float32 passes, every catalogued mistake fails
@@ -215,47 +216,6 @@ def _error(a: np.ndarray, b: np.ndarray) -> float:
     return float(diff.max() / max(1e-8, float(np.abs(a).max() + np.abs(b).max())))
 
 
-def _explained(answer, expected, variants, key="out") -> list[tuple[str, str]]:
-    """The (id, description) of every variant whose ``key`` explains ``answer``."""
-    best: dict = {}  # per id, the closest variant (several epsilons can fit equally well)
-    for variant in variants:
-        value = np.asarray(variant.values[key], dtype=np.float64)
-        if value.shape != answer.shape or not np.all(np.isfinite(value)):
-            continue
-        error = _error(answer, value)
-        if _error(value, expected) > DISTINCT and error <= DIAG_TOL:
-            if variant.misconception not in best or error < best[variant.misconception][0]:
-                best[variant.misconception] = (error, variant.description)
-    return [(mid, description) for mid, (_, description) in best.items()]
-
-
-def _raise(what: str, error: float, found: list[tuple[str, str]], extra: str = "") -> None:
-    message = (
-        f"{what} differs from the expected values: error {error:.2e} > tolerance {VALUE_TOL:.0e}"
-    )
-    if found:
-        message += "; it matches " + " / ".join(dict.fromkeys(d for _, d in found))
-    if extra:
-        message += f". {extra}"
-    raise Mismatch(message, tuple(dict.fromkeys(i for i, _ in found if i)))
-
-
-def _separated(variants_of):
-    """A build-time assertion: every named variant differs from the right answer at the case."""
-
-    def assert_separated(case: Case) -> None:
-        for v in variants_of(case):
-            if v.misconception and all(
-                _error(v.values[k], case.expected[k]) <= VALUE_TOL for k in v.values
-            ):
-                raise AssertionError(
-                    f"case {case.name!r}: the variant {v.description!r} [{v.misconception}] is "
-                    "within the tolerance of the right answer"
-                )
-
-    return assert_separated
-
-
 def _eps(case: Case) -> float:
     eps = case.params.get("eps")
     return DEFAULT_EPS if eps is None else float(eps)
@@ -328,23 +288,6 @@ def _properties(out, x, gamma, beta, eps) -> str:
         ),
     ]
     return "In training mode " + ", ".join(parts)
-
-
-def _stat(value: Returned | None, key: str, n: int, d: int, notes: list, when: str) -> np.ndarray:
-    """A running statistic read back from ``bn_param`` after the calls."""
-    if value is None or value.kind == "none":
-        raise Mismatch(
-            f'bn_param has no "{key}" {when}: store the updated running statistics back into '
-            "bn_param",
-            ("bn.running_not_written",),
-        )
-    shape = value.array.shape if value.array is not None else None
-    if shape is not None and shape != (d,) and shape in ((n,), (n, 1), (n, d)):
-        raise Mismatch(
-            f'bn_param["{key}"] {when} has shape {shape}; expected ({d},), one entry per feature',
-            ("bn.wrong_axis",),
-        )
-    return as_array(value, f'bn_param["{key}"] {when}', (d,), notes)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -505,12 +448,37 @@ def _title_backward(function, s) -> str:
 
 
 # --------------------------------------------------------------------------- judges
-_TRAIN = compare(
-    names=("out",),
-    tol=VALUE_TOL,
-    error=_error,
-    distinct=DISTINCT,
-    variants=lambda c: _train_variants(*(c.inputs[k] for k in ("x", "gamma", "beta")), _eps(c)),
+@dataclass(frozen=True)
+class _Compare(compare):
+    """:func:`~grader.checks.table.compare`, naming only the closest variant of each mistake
+    (several epsilons, or one running statistic and both, can fit one answer)."""
+
+    def _explained(self, case: Case, values: dict, wrong: list[str]) -> list[Variant]:
+        best: dict = {}
+        for v in super()._explained(case, values, wrong):
+            gap = max(distance(values[n], v.values[n], self.error) for n in wrong if n in v.values)
+            key = v.misconception or v.description
+            if key not in best or gap < best[key][0]:
+                best[key] = (gap, v)
+        return [v for _, v in best.values()]
+
+
+def _judge(names, variants, labels=None, carry=None) -> compare:
+    """The comparison every kind shares: the metric, the tolerance and when a variant is blamed."""
+    return _Compare(
+        names=names,
+        tol=VALUE_TOL,
+        error=_error,
+        distinct=DISTINCT,
+        variants=variants,
+        labels=labels or {},
+        carry=carry,
+    )
+
+
+_TRAIN = _judge(
+    ("out",),
+    lambda c: _train_variants(*(c.inputs[k] for k in ("x", "gamma", "beta")), _eps(c)),
 )
 
 
@@ -550,79 +518,52 @@ def _running_variants(case: Case) -> list[Variant]:
             "a running variance averaged from the unbiased (N - 1) batch variance",
             _running(xs, rm0, rv0, m, ddof=1),
         ),
+        ("bn.running_not_written", "running statistics left unchanged by the calls", (rm0, rv0)),
     ]
     if m != DEFAULT_MOMENTUM and case.params.get("momentum") is not None:
-        mistakes.append(
-            (
-                "",
-                f"running statistics updated with momentum 0.9, not bn_param's {m:g}",
-                _running(xs, rm0, rv0, DEFAULT_MOMENTUM),
-            )
-        )
-    mistakes.append(
-        (
-            "bn.running_not_written",
-            "running statistics left unchanged by the training calls",
-            (rm0, rv0),
-        )
-    )
+        text = f"running statistics updated with momentum 0.9, not bn_param's {m:g}"
+        mistakes.append(("", text, _running(xs, rm0, rv0, DEFAULT_MOMENTUM)))
+    unchanged = "bn.running_not_written", "{} left unchanged by the training calls"
     return [
-        Variant(mid, text, {"running_mean": vm, "running_var": vv})
-        for mid, text, (vm, vv) in mistakes
+        *(Variant(i, t, dict(zip(RUNNING, v, strict=True))) for i, t, v in mistakes),
+        Variant(unchanged[0], unchanged[1].format("the running mean"), {"running_mean": rm0}),
+        Variant(unchanged[0], unchanged[1].format("the running variance"), {"running_var": rv0}),
     ]
+
+
+_SEQUENCE = _judge(
+    tuple(RUNNING),
+    _running_variants,
+    {k: f'bn_param["{k}"] after the training calls' for k in RUNNING},
+)
 
 
 def judge_sequence(case: Case, got) -> CaseResult:
-    notes: list[str] = []
-    k = case.params["calls"]
     n, d = case.inputs["x0"].shape
-    when = f"after {k} training call{'s' * (k > 1)}"
-    rm = _stat(got.get("running_mean"), "running_mean", n, d, notes, when)
-    rv = _stat(got.get("running_var"), "running_var", n, d, notes, when)
-    want_m, want_v = case.expected["running_mean"], case.expected["running_var"]
-    errors = {"running_mean": _error(rm, want_m), "running_var": _error(rv, want_v)}
-    if max(errors.values()) <= VALUE_TOL:
-        return CaseResult(case.name, True, "running mean and variance match", notes=tuple(notes))
-    found = []
-    for v in _running_variants(case):
-        vm, vv = v.values["running_mean"], v.values["running_var"]
-        m_hit, v_hit = _error(rm, vm) <= DIAG_TOL, _error(rv, vv) <= DIAG_TOL
-        m_new, v_new = _error(vm, want_m) > DISTINCT, _error(vv, want_v) > DISTINCT
-        if m_hit and v_hit and (m_new or v_new):
-            found.append((v.misconception, v.description))
-        elif v.misconception == "bn.running_not_written" and (
-            (m_hit and m_new) or (v_hit and v_new)
-        ):
-            found.append(
-                (v.misconception, "one running statistic left unchanged by the training calls")
+    for key in RUNNING:
+        value = got.get(key)
+        if value is None or value.kind == "none":
+            raise Mismatch(
+                f'bn_param has no "{key}" after the training calls: store the updated running '
+                "statistics back into bn_param",
+                ("bn.running_not_written",),
             )
-    out = got.get("out")
-    if (
-        out is not None
-        and out.kind == "ndarray"
-        and out.array.shape == case.inputs[f"x{k - 1}"].shape
-    ):
-        x = case.inputs[f"x{k - 1}"]
-        ddof1 = _train_variants(x, case.inputs["gamma"], case.inputs["beta"], _eps(case))[:1]
-        if _explained(np.asarray(out.array, dtype=np.float64), case.expected["out"], ddof1):
-            found.append(
-                (
-                    ddof1[0].misconception,
-                    "(and your normalisation also divides the variance by N - 1)",
-                )
+        shape = value.array.shape if value.array is not None else None
+        if shape is not None and shape != (d,) and shape in ((n,), (n, 1), (n, d)):
+            raise Mismatch(
+                f'bn_param["{key}"] has shape {shape}; expected ({d},), one entry per feature',
+                ("bn.wrong_axis",),
             )
-    worst = max(errors, key=errors.get)
-    message = (
-        f'bn_param["{worst}"] {when} differs from the expected value: error '
-        f"{errors[worst]:.2e} > tolerance {VALUE_TOL:.0e} (expected running = momentum * running "
-        f"+ (1 - momentum) * batch statistic, momentum {_momentum(case):g})"
-    )
-    if found:
-        message += "; it matches " + " / ".join(dict.fromkeys(t for _, t in found))
-    raise Mismatch(message, tuple(dict.fromkeys(i for i, _ in found if i)))
+    result = _SEQUENCE(case, got)
+    if not result.passed:
+        result.message += (
+            " (expected running = momentum * running + (1 - momentum) * batch statistic, "
+            f"momentum {_momentum(case):g})"
+        )
+    return result
 
 
-judge_sequence.assert_separated = _separated(_running_variants)
+judge_sequence.assert_separated = _SEQUENCE.assert_separated
 
 
 def _test_mode_variants(case: Case) -> list[Variant]:
@@ -632,40 +573,29 @@ def _test_mode_variants(case: Case) -> list[Variant]:
     return _test_variants(x, gamma, beta, rm, rv, _eps(case))
 
 
+_TEST = _judge(("out",), _test_mode_variants, {"out": "out (with the running statistics)"})
+
+
 def judge_test(case: Case, got) -> CaseResult:
-    notes: list[str] = []
-    x = case.inputs["x"]
-    out = as_array(got.get("out"), "out", x.shape, notes)
-    expected = case.expected["out"]
-    problems, found = [], []
-    error = _error(out, expected)
-    if error > VALUE_TOL:
-        found = _explained(out, expected, _test_mode_variants(case))
-        problems.append(
-            f"out differs from gamma * (x - running_mean) / sqrt(running_var + eps) + beta: "
-            f"error {error:.2e} > tolerance {VALUE_TOL:.0e}"
-            + ("; it matches " + " / ".join(dict.fromkeys(t for _, t in found)) if found else "")
-        )
+    result, problems = _TEST(case, got), []
     for key, sent in (("running_mean", case.inputs["rm"]), ("running_var", case.inputs["rv"])):
         value = got.get(key)
         if value is None or value.kind == "none":
             problems.append(f'test mode removed bn_param["{key}"]; leave bn_param unchanged')
-            found.append(("bn.running_updated_in_test", ""))
             continue
-        after = as_array(value, f'bn_param["{key}"] after the test-mode call', (x.shape[1],), notes)
+        after = as_array(value, f'bn_param["{key}"] after the test-mode call', sent.shape)
         if not np.allclose(after, sent, rtol=1e-12, atol=0):
             problems.append(
                 f'test mode changed bn_param["{key}"] (largest change '
                 f"{np.max(np.abs(after - sent)):.3g}); test mode must only read it"
             )
-            found.append(("bn.running_updated_in_test", ""))
     if problems:
-        raise Mismatch("; ".join(problems), tuple(dict.fromkeys(i for i, _ in found)))
-    message = "out uses the running statistics; bn_param unchanged"
-    return CaseResult(case.name, True, message, notes=tuple(notes))
+        message = "; ".join([result.message] * (not result.passed) + problems)
+        raise Mismatch(message, (*result.diagnosis, "bn.running_updated_in_test"))
+    return result
 
 
-judge_test.assert_separated = _separated(_test_mode_variants)
+judge_test.assert_separated = _TEST.assert_separated
 
 
 def _warmup_variants(case: Case) -> list[Variant]:
@@ -673,42 +603,21 @@ def _warmup_variants(case: Case) -> list[Variant]:
     eps = _eps(case)
     rm, rv = case.expected["running_mean"], case.expected["running_var"]
     variants = _test_variants(x, gamma, beta, rm, rv, eps)
-    for v in _running_variants(case):
+    for v in (v for v in _running_variants(case) if len(v.values) == 2):
         vm, vv = v.values["running_mean"], v.values["running_var"]
-        text = f"the test-mode formula with {v.description}"
+        out = _normalised(x, vm, vv, gamma, beta, eps)
         variants.append(
-            Variant(v.misconception, text, {"out": _normalised(x, vm, vv, gamma, beta, eps)})
+            Variant(v.misconception, f"the test-mode formula with {v.description}", {"out": out})
         )
     return variants
 
 
-def judge_warmup_test(case: Case, got) -> CaseResult:
-    notes: list[str] = []
-    out = as_array(got.get("out"), "test-mode out", case.inputs["x_test"].shape, notes)
-    error = _error(out, case.expected["out"])
-    if error > VALUE_TOL:
-        found = _explained(out, case.expected["out"], _warmup_variants(case))
-        _raise("test-mode out after the training calls", error, found)
-    message = "test mode uses the running statistics the training calls left"
-    return CaseResult(case.name, True, message, notes=tuple(notes))
-
-
-judge_warmup_test.assert_separated = _separated(_warmup_variants)
-
-
-def judge_defaults_test(case: Case, got) -> CaseResult:
-    notes: list[str] = []
-    out = as_array(got.get("out"), "out", case.inputs["x"].shape, notes)
-    error = _error(out, case.expected["out"])
-    if error > VALUE_TOL:
-        found = _explained(out, case.expected["out"], _test_mode_variants(case))
-        what = "out (default running statistics: mean 0, variance 1; default eps 1e-3)"
-        _raise(what, error, found)
-    message = "defaults: running mean 0, variance 1, eps 1e-3"
-    return CaseResult(case.name, True, message, notes=tuple(notes))
-
-
-judge_defaults_test.assert_separated = _separated(_test_mode_variants)
+_WARMUP = _judge(("out",), _warmup_variants, {"out": "test-mode out after the training calls"})
+_DEFAULTS = _judge(
+    ("out",),
+    _test_mode_variants,
+    {"out": "out (default running statistics: mean 0, variance 1; default eps 1e-3)"},
+)
 
 
 def _gradient_variants(case: Case) -> list[Variant]:
@@ -769,14 +678,7 @@ def _carried_variants(case: Case) -> list[Variant]:
 
 
 _CARRY = Carry("bn_forward_train", _carried_variants)
-_BACKWARD = compare(
-    names=GRADS,
-    tol=VALUE_TOL,
-    error=_error,
-    distinct=DISTINCT,
-    variants=_gradient_variants,
-    carry=_CARRY,
-)
+_BACKWARD = _judge(GRADS, _gradient_variants, carry=_CARRY)
 _CARRIED_ONLY = compare(names=GRADS, tol=VALUE_TOL, error=_error, carry=_CARRY)
 
 
@@ -915,7 +817,7 @@ KINDS = [
         make_warmup,
         plan_warmup,
         {"out": var("out_test")} | RUNNING,
-        judge_warmup_test,
+        _WARMUP,
         title=lambda s: f"test mode after {s['calls']} training calls: {_describe(s)}",
     ),
     Kind(
@@ -924,7 +826,7 @@ KINDS = [
         make_defaults_test,
         plan_defaults_test,
         {"out": var("out")},
-        judge_defaults_test,
+        _DEFAULTS,
         title=lambda s: f'test mode with bn_param = {{"mode": "test"}} only: {_describe(s)}',
     ),
     *(
