@@ -150,18 +150,8 @@ CATALOGUE = [
 
 
 # --------------------------------------------------------------------------- formulas for judging
-def _stats(x, *, ddof=0, axis=0):
-    return x.mean(axis=axis, keepdims=True), x.var(axis=axis, ddof=ddof, keepdims=True)
-
-
-def _normalised(x, mu, v, gamma, beta, eps, *, eps_outside=False):
-    std = np.sqrt(v) + eps if eps_outside else np.sqrt(v + eps)
-    return gamma * (x - mu) / std + beta
-
-
-def _train_out(x, gamma, beta, eps, *, ddof=0, axis=0, eps_outside=False):
-    mu, v = _stats(x, ddof=ddof, axis=axis)
-    return _normalised(x, mu, v, gamma, beta, eps, eps_outside=eps_outside)
+def _normalised(x, mu, v, gamma, beta, eps):
+    return gamma * (x - mu) / np.sqrt(v + eps) + beta
 
 
 def _forward_backward(x, gamma, beta, dout, eps, *, ddof=0, axis=0, eps_outside=False):
@@ -247,17 +237,16 @@ def _train_variants(x, gamma, beta, eps, dout=None) -> list[Variant]:
 
 
 def _test_variants(x, gamma, beta, rm, rv, eps) -> list[Variant]:
+    """Test-mode mistakes with the running statistics ``rm``, ``rv``."""
+    batch = _forward_backward(x, gamma, beta, np.zeros_like(x), eps)[0]
+    outside = gamma * (x - rm) / (np.sqrt(rv) + eps) + beta
     return [
         Variant(
             "bn.test_uses_batch_stats",
             "normalising with the batch's own mean and variance",
-            {"out": _train_out(x, gamma, beta, eps)},
+            {"out": batch},
         ),
-        Variant(
-            "bn.eps_outside_sqrt",
-            "dividing by sqrt(running_var) + eps",
-            {"out": _normalised(x, rm, rv, gamma, beta, eps, eps_outside=True)},
-        ),
+        Variant("bn.eps_outside_sqrt", "dividing by sqrt(running_var) + eps", {"out": outside}),
         *(
             Variant(
                 "bn.wrong_eps",
@@ -623,9 +612,8 @@ _DEFAULTS = _judge(
 def _gradient_variants(case: Case) -> list[Variant]:
     x, gamma, dout = case.inputs["x"], case.inputs["gamma"], case.inputs["dout"]
     n, d = x.shape
-    mu, v = _stats(x)
-    istd = 1.0 / np.sqrt(v + _eps(case))
-    xhat = (x - mu) * istd
+    istd = 1.0 / np.sqrt(x.var(axis=0) + _eps(case))
+    xhat = (x - x.mean(axis=0)) * istd
     direct = dout * gamma * istd
     mean_path = direct.mean(axis=0, keepdims=True)
     var_path = xhat * (direct * xhat).mean(axis=0, keepdims=True)
