@@ -28,8 +28,6 @@ the whole array. Correct float64 answers give ~1e-15, float32 ones below 1e-6; t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from grader.checks.base import (
@@ -43,7 +41,7 @@ from grader.checks.base import (
     let,
     var,
 )
-from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare, distance
+from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare
 from grader.toolkit.gradcheck import numerical_gradient_array
 
 VALUE_TOL = 1e-5  # see the module docstring: float32 passes, every catalogued mistake fails
@@ -437,24 +435,9 @@ def _title_backward(function, s) -> str:
 
 
 # --------------------------------------------------------------------------- judges
-@dataclass(frozen=True)
-class _Compare(compare):
-    """:func:`~grader.checks.table.compare`, naming only the closest variant of each mistake
-    (several epsilons, or one running statistic and both, can fit one answer)."""
-
-    def _explained(self, case: Case, values: dict, wrong: list[str]) -> list[Variant]:
-        best: dict = {}
-        for v in super()._explained(case, values, wrong):
-            gap = max(distance(values[n], v.values[n], self.error) for n in wrong if n in v.values)
-            key = v.misconception or v.description
-            if key not in best or gap < best[key][0]:
-                best[key] = (gap, v)
-        return [v for _, v in best.values()]
-
-
 def _judge(names, variants, labels=None, carry=None) -> compare:
     """The comparison every kind shares: the metric, the tolerance and when a variant is blamed."""
-    return _Compare(
+    return compare(
         names=names,
         tol=VALUE_TOL,
         error=_error,
