@@ -32,7 +32,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Enum, Float, Integer, Unicode
 
 from grader import references
-from grader.checks import CHECKS, NOTEBOOKS, checks_for
+from grader.checks import CHECKS, NOTEBOOKS, checks_for, topic_of
 from grader.checks.base import CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
 from grader.grading import SubmissionResult, Target, grade_notebook
@@ -186,7 +186,8 @@ class GradeInSandbox(NbGraderPreprocessor):
             raise KitStepError(
                 f"no reference package (reference/__init__.py) under {self.reference}"
             )
-        if reference is None and any(c.needs_reference for c in checks_for(assignment)):
+        own = topic_of(assignment).reference  # an out-of-tree topic brings its own reference
+        if reference is None and not own and any(c.needs_reference for c in checks_for(assignment)):
             raise KitStepError(
                 "the reference solutions were not found, so the hidden checks cannot be graded: "
                 "set c.GradeInSandbox.reference or DNN_KIT_REFERENCE"
