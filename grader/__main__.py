@@ -305,12 +305,28 @@ def _add_grading_options(parser: argparse.ArgumentParser) -> None:
         help="grade even without a working bubblewrap sandbox (same as DNN_KIT_SANDBOX=off): "
         "student code could then read the references and other submissions",
     )
+    parser.add_argument(
+        "--no-carry-forward",
+        action="store_true",
+        help="no errors carried forward: a backward right for the student's own wrong forward "
+        "earns nothing (same as DNN_KIT_CARRY_FORWARD=off or [grading] errors_carried_forward = "
+        "false in the --points file; the store keeps both verdicts, so no regrading)",
+    )
 
 
 def _sandbox_policy(args) -> None:
     """``--no-sandbox`` is DNN_KIT_SANDBOX=off for this process (read by the grader only)."""
     if getattr(args, "no_sandbox", False):
         os.environ["DNN_KIT_SANDBOX"] = "off"
+
+
+def _carry_forward_policy(off: bool, points_file: Path | None) -> None:
+    """The course's rule for errors carried forward, as DNN_KIT_CARRY_FORWARD for this process
+    (applied with the points when exporting, and passed on to the nbgrader kernels)."""
+    from grader.report.points import load_carry_forward
+
+    if off or load_carry_forward(points_file) is False:
+        os.environ["DNN_KIT_CARRY_FORWARD"] = "off"
 
 
 def _warn_default_salt(salt: str | None) -> str:
@@ -397,6 +413,7 @@ def _setup(args):
         return 2
     try:
         points = load_points(getattr(args, "points", None))
+        _carry_forward_policy(args.no_carry_forward, getattr(args, "points", None))
     except PointsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -718,6 +735,7 @@ def _gradescope_results(args) -> dict:
     from grader.runner.process import Limits
 
     points = load_points(args.points) if args.points and args.points.exists() else {}
+    _carry_forward_policy(False, args.points if args.points and args.points.exists() else None)
     salt = args.salt_file.read_text(encoding="utf-8").strip() if args.salt_file else None
     reference = references.load(args.reference)
     target, unused = choose_upload(args.submission, args.assignment)

@@ -150,6 +150,8 @@ class Topic:
     rows: Sequence[Row]
     reference: str = ""  # an importable module with the reference functions, for a topic kept
     # outside this repository (empty: the kit's own ``solutions/reference`` package)
+    fixtures: str = ""  # the package whose ``fixtures/`` folder holds the public fixtures
+    # (empty: the package of the module defining the topic, e.g. grader.checks)
 
     def checks(self) -> list[Check]:
         kinds = {k.name: k for k in self.kinds}
