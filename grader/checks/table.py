@@ -383,7 +383,7 @@ class compare:  # noqa: N801 - used like a function in the tables: judge=compare
                 message = (
                     f"your forward matches {variant.description} [{variant.misconception}], "
                     f"which is charged in {carry.check}; this backward is right for your "
-                    "forward, so it keeps its points (errors carried forward)"
+                    "forward (errors carried forward)"
                 )
                 return CaseResult(
                     case.name,
