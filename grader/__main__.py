@@ -489,7 +489,7 @@ def _setup(args):
 def _graded(args, reference, targets, limits, store_dir: Path | None):
     """Grade through the store (resume, regrade), on the Dask cluster with ``--scheduler``; a
     message on stderr says what was reused. Returns exit code 2 when the cluster is unusable."""
-    from grader.report import regrade
+    from grader.report.course_file import record_course
     from grader.runner.cluster import ClusterError, grade_function
     from grader.store import BatchSummary, Store, grade_with_store
 
@@ -515,7 +515,7 @@ def _graded(args, reference, targets, limits, store_dir: Path | None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if store is not None:
-        regrade.record_course(store_dir, graded, context)
+        record_course(store_dir, graded, context)
         print(
             f"store {store_dir}: {summary.from_store} from the store, {summary.graded} graded",
             file=sys.stderr,

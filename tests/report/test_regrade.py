@@ -21,7 +21,7 @@ from grader.__main__ import main
 from grader.checks import CHECKS
 from grader.checks.cases import salt_from_environment
 from grader.grading import discover
-from grader.report import regrade
+from grader.report import course_file, regrade
 from grader.report.points import apply_points
 from grader.store import Context, Store, grade_with_store
 
@@ -51,7 +51,7 @@ def grade_into(store_dir: Path, submitted: Path, context: Context):
     graded = grade_with_store(
         discover([submitted]), store=Store(store_dir), context=context, jobs=1, progress=False
     )
-    regrade.record_course(store_dir, graded, context)
+    course_file.record_course(store_dir, graded, context)
     return {(g.student, g.result.assignment): g.result for g in graded}
 
 
@@ -230,7 +230,7 @@ def test_the_course_file_keeps_every_student_and_each_kit_used(tmp_path, referen
     for student in CLASS:  # graded one student at a time: entries are merged, not replaced
         grade_into(store, submitted / student, context(reference))
     grade_into(store, submitted / "ada", context(reference, "another course"))
-    course = regrade.read_course_file(store)
+    course = course_file.read_course_file(store)
     assert {s["student"] for s in course["submissions"]} == set(CLASS)
     assert len(course["history"]) == 2  # two salts: two ways this course was graded
     from grader import __version__
@@ -245,7 +245,7 @@ def test_a_store_without_course_file_is_matched_by_sha256(first_grade, tmp_path,
     _, old_store, old_results = first_grade
     legacy = tmp_path / "legacy"
     shutil.copytree(old_store, legacy)
-    (legacy / regrade.COURSE_FILE).unlink()
+    (legacy / course_file.COURSE_FILE).unlink()
     with pytest.raises(regrade.RegradeError, match="course.json"):
         regrade.load_side(legacy)
     submitted = copy_class(first_grade, tmp_path)
