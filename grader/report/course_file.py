@@ -26,6 +26,16 @@ COURSE_FILE = "course.json"
 COURSE_FORMAT = 1
 
 
+def notebook_label(path: Path, student: str) -> str:
+    """The notebook's file name; a loose notebook's (no student) full path, which names it."""
+    return Path(path).name if student else str(Path(path).resolve())
+
+
+def identity(student: str, assignment: str, notebook: str) -> tuple[str, str]:
+    """Who and what: one notebook per student and assignment (a loose notebook by its path)."""
+    return (student, assignment) if student else ("", notebook)
+
+
 def read_course_file(root: Path) -> dict:
     try:
         data = json.loads((Path(root) / COURSE_FILE).read_text(encoding="utf-8"))
@@ -46,7 +56,8 @@ def record_course(root: Path, graded: Iterable[Graded], context: Context) -> Pat
     with _locked(root):
         course = read_course_file(root)
         submissions = {
-            (s["student"], s["assignment"], s["notebook"]): s for s in course.get("submissions", [])
+            identity(s["student"], s["assignment"], s["notebook"]): s
+            for s in course.get("submissions", [])
         }
         history = course.get("history", [])
         used = set()
@@ -58,14 +69,9 @@ def record_course(root: Path, graded: Iterable[Graded], context: Context) -> Pat
             key = result_key(sha, components)
             if not store.path_for(sha, key).exists():
                 continue
-            student, assignment, notebook = (
-                g.result.student,
-                g.result.assignment,
-                g.target.path.name,
-            )
-            for other in [k for k in submissions if k[:2] == (student, assignment)]:
-                del submissions[other]  # one notebook per student and assignment
-            submissions[(student, assignment, notebook)] = {
+            student, assignment = g.result.student, g.result.assignment
+            notebook = notebook_label(g.target.path, student)
+            submissions[identity(student, assignment, notebook)] = {
                 "student": student,
                 "assignment": assignment,
                 "notebook": notebook,

@@ -31,7 +31,7 @@ from typing import Any
 
 from grader.checks import CHECKS
 from grader.checks.base import CaseResult, Check, CheckResult
-from grader.report.course_file import COURSE_FILE, read_course_file
+from grader.report.course_file import COURSE_FILE, identity, notebook_label, read_course_file
 from grader.report.points import apply_points
 from grader.report.spreadsheet import csv_text
 from grader.results import SubmissionResult
@@ -78,7 +78,7 @@ class Entry:
 
     @property
     def identity(self) -> tuple[str, str]:
-        return self.student, self.assignment or self.notebook
+        return identity(self.student, self.assignment, self.notebook)
 
 
 @dataclass
@@ -120,7 +120,7 @@ def current_side(graded: Iterable[Graded], context: Context, label: str = "new")
         entry = Entry(
             g.result.student,
             g.result.assignment,
-            g.target.path.name,
+            notebook_label(g.target.path, g.result.student),
             file_sha256(g.target.path) or "",
             components,
             g.result,
@@ -184,7 +184,7 @@ def load_side(path: Path, targets: Iterable | None = None, label: str = "old") -
         entry = Entry(
             target.student,
             result.assignment,
-            target.path.name,
+            notebook_label(target.path, target.student),
             sha,
             found["components"],
             result,

@@ -304,3 +304,20 @@ def test_export_compare_and_diff_from_the_command_line(tmp_path, capsys):
     assert read_csv(out_csv) == rows
     assert main(["diff", str(store), str(store)]) == 0
     assert main(["diff", str(tmp_path / "nowhere"), str(store)]) == 2
+
+
+def test_loose_notebooks_are_told_apart_by_their_path(tmp_path, reference):
+    """Loose notebooks name no student: two of the same name in two folders are two entries."""
+    store = tmp_path / "store"
+    for folder, answer in (("one", "ada_correct"), ("two", "carl_keep_prob")):
+        path = submit(tmp_path / folder, "x", answer)
+        loose = tmp_path / folder / path.name
+        path.rename(loose)
+        grade_into(store, loose, context(reference))
+    side = course_file.read_course_file(store)
+    assert [s["student"] for s in side["submissions"]] == ["", ""]
+    loaded = regrade.load_side(store)
+    assert {key[1] for key in loaded.entries} == {
+        str((tmp_path / f / f"{ASSIGNMENT}.ipynb").resolve()) for f in ("one", "two")
+    }
+    assert regrade.compare(loaded, regrade.load_side(store)).unchanged == 2
