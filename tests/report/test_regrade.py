@@ -302,6 +302,11 @@ def test_export_compare_and_diff_from_the_command_line(tmp_path, capsys):
     out_csv = tmp_path / "diff.csv"
     assert main(["diff", str(before), str(course), "--compare-csv", str(out_csv)]) == 1
     assert read_csv(out_csv) == rows
+    preview = tmp_path / "preview"  # grade --store writes the course file too
+    grade = ["grade", str(submitted), "--store", str(preview), "--no-progress", "--jobs", "1"]
+    assert main([*grade, "--format", "csv", "--out", str(tmp_path / "grades.csv")]) == 0
+    assert main(["diff", str(before), str(preview), "--compare-csv", str(out_csv)]) == 1
+    assert read_csv(out_csv) == rows
     assert main(["diff", str(store), str(store)]) == 0
     assert main(["diff", str(tmp_path / "nowhere"), str(store)]) == 2
 
