@@ -224,7 +224,18 @@ def _read_record(path: Path) -> dict | None:
 
 def _result_from_record(record: dict, library_points: dict[str, float]) -> SubmissionResult:
     """A stored result, read tolerantly: a check the library no longer has is kept (as a
-    stand-in with its old points), and fields this kit does not know are ignored."""
+    stand-in with its old points), and fields this kit does not know are ignored. A record
+    edited out of shape raises :class:`RegradeError`."""
+    try:
+        return _parse_result(record, library_points)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        name = f"{record.get('sha256', '?')}-{record.get('key', '?')}.json"
+        raise RegradeError(
+            f"the stored result {name} is unreadable ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _parse_result(record: dict, library_points: dict[str, float]) -> SubmissionResult:
     data = dict(record["result"])
     checks = data.pop("checks", [])
     result = result_from_dict(data)

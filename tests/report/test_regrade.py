@@ -326,3 +326,18 @@ def test_loose_notebooks_are_told_apart_by_their_path(tmp_path, reference):
         str((tmp_path / f / f"{ASSIGNMENT}.ipynb").resolve()) for f in ("one", "two")
     }
     assert regrade.compare(loaded, regrade.load_side(store)).unchanged == 2
+
+
+def test_a_stored_result_edited_out_of_shape_is_refused(first_grade, tmp_path, capsys):
+    _, store, _ = first_grade
+    broken = tmp_path / "broken"
+    shutil.copytree(store, broken)
+    item = course_file.read_course_file(broken)["submissions"][0]
+    path = Store(broken).path_for(item["sha256"], item["key"])
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["result"]["checks"][0]["cases"] = [{"passed": True}]  # a case without a name
+    path.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(regrade.RegradeError, match=path.name):
+        regrade.load_side(broken)
+    assert main(["diff", str(broken), str(store)]) == 2
+    assert path.name in capsys.readouterr().err
