@@ -1,5 +1,9 @@
 r"""Checks for notebook 04, the capstone: one network with batch norm, dropout and an L2 penalty.
 
+A table (:mod:`grader.checks.table`): the case kinds in ``KINDS``, the checks in ``ROWS``; the
+expected values come from running each kind's plan on the reference, the catalogued mistakes'
+values from the case's inputs (analytic). The layer cases reuse notebook 02's dropout judges.
+
 The student writes ``mlp_loss(params, X, y=None, *, p_drop=0.0, lam=0.0, mode="train",
 bn_params=None, rng=None)`` (contract in ``solutions/reference/capstone.py`` and in the notebook)
 on top of their own ``dropout_forward``/``dropout_backward`` (notebook 02) and
@@ -19,6 +23,16 @@ How the checks judge:
   in every unit: batch norm bounds :math:`|\hat x| \le \sqrt{N-1} = 3` (N = 10), so no ReLU input
   ever crosses 0 and the loss is smooth in every parameter; ``h`` can then be large enough
   (``FD_STEP``) for a student whose arithmetic is partly float32.
+* **Errors carried forward** (issue 10; :mod:`grader.checks.table`): a mistake of the loss is
+  charged in ``capstone_loss``. A gradient case whose loss is one of its catalogued mistakes
+  (:func:`loss_mistakes`: ``scale`` × data loss + a penalty, with an analytic gradient) and whose
+  gradients are exact for *that* loss is marked ``carried_forward`` (it keeps its points unless
+  the course turns the rule off) and says so. The finite-difference check does the same behind
+  its gate: with dropout off the loss must be the reference's or a catalogued mistake of it (a
+  constant loss with zero gradients agrees with its own finite differences and earns nothing);
+  gradients right for the *correct* loss, i.e. agreeing with the student's finite differences
+  once the mistake's analytic part is taken out, pass outright. A loss that matches no mistake
+  gets nothing from its own gradients.
 * **Test mode** is checked by behaviour too: two calls with different generators must agree
   (dropout off), and the scores of the first rows must not change when the rest of the batch is
   left out (batch norm uses its running statistics, not the batch's).
@@ -53,7 +67,7 @@ from grader.checks.base import (
     let,
     var,
 )
-from grader.checks.table import Kind, Row, Spec, Topic, compare, expected_by_plan
+from grader.checks.table import Kind, Row, Spec, Topic, Variant, compare, expected_by_plan
 
 VALUE_TOL = 1e-5
 GRAD_TOL = 1e-5
@@ -640,37 +654,21 @@ def judge_bn_test(case: Case, outputs) -> CaseResult:
     return CaseResult(case.name, True, message, notes=tuple(notes))
 
 
-def judge_bn_train(case: Case, outputs) -> CaseResult:
-    notes: list[str] = []
-    expected = case.expected["scores"]
-    scores = as_array(outputs.get("scores"), "scores", expected.shape, notes)
-    problems, diagnosis = [], []
-    error = _error(scores, expected)
-    if error > VALUE_TOL:
-        problems.append(f"train-mode scores are off: {_describe_error(error)}")
-    unchanged, wrong = [], []
-    for i in range(1, case.params["hidden"] + 1):
-        for name, label in ((f"rm{i}", "running_mean"), (f"rv{i}", "running_var")):
-            value = outputs.get(name)
-            answer = as_array(
-                value, f"layer {i}'s bn_param[{label!r}]", case.inputs[name].shape, notes
-            )
-            if np.allclose(answer, case.inputs[name], rtol=1e-12, atol=0):
-                unchanged.append(f"layer {i}'s {label}")
-            elif _error(answer, case.expected[name]) > VALUE_TOL:
-                wrong.append(f"layer {i}'s {label}")
-    if unchanged:
-        problems.append(
-            "after a training call, " + ", ".join(unchanged) + " in the bn_params you were given "
-            "did not change"
-        )
-        diagnosis.append("capstone.bn_state_lost")
-    if wrong:
-        problems.append(", ".join(wrong) + " changed, but not to the expected running average")
-    if problems:
-        raise Mismatch("; ".join(problems), tuple(diagnosis))
-    message = "batch statistics used, running statistics updated in the given bn_params"
-    return CaseResult(case.name, True, message, notes=tuple(notes))
+def judge_bn_train(case: Case, got) -> CaseResult:
+    """Scores and the running statistics left in the given bn_params, against the reference;
+    statistics left as they were name ``capstone.bn_state_lost``."""
+    stats = [
+        (f"{s}{i}", f"layer {i}'s bn_param[{label!r}]")
+        for i in range(1, case.params["hidden"] + 1)
+        for s, label in (("rm", "running_mean"), ("rv", "running_var"))
+    ]
+    lost = Variant(
+        "capstone.bn_state_lost",
+        "the statistics you were given, unchanged after a training call",
+        {name: case.inputs[name] for name, _ in stats},
+    )
+    judge = compare(tol=VALUE_TOL, error=_error, labels=dict(stats), variants=lambda _: [lost])
+    return judge(case, got)
 
 
 def judge_loss(case: Case, outputs) -> CaseResult:
