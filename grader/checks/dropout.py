@@ -259,19 +259,21 @@ def _plausible_forward(out: np.ndarray, x: np.ndarray, p: float, mode: str) -> s
 
 
 def _forward_mistake(out: np.ndarray, x: np.ndarray, p: float, mode: str):
-    """(misconception, what it is, the check that charges it) for a plausible forward that made
-    a catalogued mistake, else None."""
+    """(misconception, what it is, the check that charges it) for a forward that passed the gate
+    (so its kept units are x times one factor) and made a catalogued mistake, else None."""
     kept = out != 0
-    factor = float(np.median(out[kept] / x[kept]))
+    first = int(np.argmax(kept))
+    factor = float(out.flat[first] / x.flat[first])
+    near = lambda target: abs(factor - target) <= VALUE_TOL * target  # noqa: E731
     if mode == "test":
         if not kept.all():
             return "dropout.active_at_test", "units dropped in test mode", TEST_CHECK
-        if any(_close(out, x * f) for f in test_factors(p)):
+        if any(map(near, test_factors(p))):
             return "dropout.scaled_at_test", f"a test-mode output x·{factor:.4g}", TEST_CHECK
         return None
-    if 0 < p and np.isclose(factor, 1.0, rtol=VALUE_TOL, atol=0):
+    if 0 < p and near(1.0):
         return "dropout.no_inverted_scaling", "kept units not scaled by 1/(1-p)", TRAIN_CHECK
-    if 0 < p < 1 and p != 0.5 and np.isclose(factor, 1 / p, rtol=VALUE_TOL, atol=0):
+    if 0 < p < 1 and p != 0.5 and near(1 / p):
         return "dropout.keep_prob_confusion", "kept units scaled by 1/p_drop", TRAIN_CHECK
     return None
 
