@@ -516,25 +516,3 @@ TOPIC = Topic(
 )
 NOTEBOOK, FUNCTIONS, MISCONCEPTIONS = TOPIC.notebook, TOPIC.functions, TOPIC.catalogue
 CHECKS = TOPIC.checks()
-
-
-# --------------------------------------------------------------------------- for capstone.py
-def _case(kind: Kind, rng: np.random.Generator, label: str = "", **settings) -> Case:
-    """One case of ``kind`` from ``rng``, for the capstone's layer check (until it reuses these
-    kinds through its own table)."""
-    settings["seed"] = _seed(rng)
-    return Case(
-        name=f"{label}: {_shape(settings)}" if label else kind.title(settings),
-        plan=kind.plan(settings),
-        returns=dict(kind.returns(settings) if callable(kind.returns) else kind.returns),
-        inputs=kind.make(rng, **settings),
-        params={k: settings[k] for k in ("p_drop", "mode") if k in settings},
-    )
-
-
-def _forward_case(rng, n, d, p, label) -> Case:
-    return _case(KINDS[1], rng, label, n=n, d=d, p_drop=p)
-
-
-def _backward_case(rng, n, d, p, mode) -> Case:
-    return _case(KINDS[2], rng, n=n, d=d, p_drop=p, mode=mode)
