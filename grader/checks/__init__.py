@@ -6,10 +6,10 @@ this registry is what both runners (in-notebook and batch) read.
 
 from __future__ import annotations
 
-from grader.checks import batchnorm, capstone, dropout, norms
+from grader.checks import batchnorm, capstone, dropout, layernorm, norms
 from grader.checks.base import Check, Misconception
 
-TOPICS = (norms, dropout, batchnorm, capstone)
+TOPICS = (norms, dropout, batchnorm, capstone, layernorm)
 
 NOTEBOOKS: dict[str, tuple[str, ...]] = {topic.NOTEBOOK: topic.FUNCTIONS for topic in TOPICS}
 CHECKS: dict[str, Check] = {check.id: check for topic in TOPICS for check in topic.CHECKS}
