@@ -435,7 +435,13 @@ with needs(layernorm_forward="section 2", layernorm_backward="section 3"):
                 else "this run does not resolve the gap. "
             )
             + "LN − BN is resolved at N = "
-            + (", ".join(map(str, resolved_bn)) or "no batch size")
+            + (
+                ", ".join(
+                    f"{b} ({'LN' if verdicts[b][0]['mean'] > 0 else 'BN'} higher)"
+                    for b in resolved_bn
+                )
+                or "no batch size"
+            )
             + f"; at N = {large} it is {describe_difference(verdicts[large][0])}. "
             + "LN against no normalization is not resolved at N = "
             + (", ".join(map(str, unresolved_none)) or "no batch size")
