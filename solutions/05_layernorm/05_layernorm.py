@@ -63,6 +63,7 @@ from grader.toolkit import (
     style,
     train_mlp,
 )
+from grader.toolkit.stats import t975
 
 rng = np.random.default_rng(2025)
 quick = quick_mode()  # True under nbgrader's own autograde: shorter runs, same code
@@ -398,7 +399,8 @@ with needs(layernorm_forward="section 2", layernorm_backward="section 3"):
 
 # %% [markdown]
 # The same results as numbers: the mean test accuracy of each method, and the two comparisons that
-# matter, each paired over the repetitions.
+# matter, each paired over the repetitions. The plot shows each paired difference with its 95 %
+# interval: an interval that crosses the zero line is within noise.
 
 # %% kind="experiment"
 with needs(layernorm_forward="section 2", layernorm_backward="section 3"):
@@ -413,6 +415,34 @@ with needs(layernorm_forward="section 2", layernorm_backward="section 3"):
             + " | ".join(f"{acc[name, b].mean():.1%}" for name in methods)
             + f" | {describe_difference(d_bn)} | {describe_difference(d_none)} |"
         )
+    fig, ax = plt.subplots(figsize=(7.5, 3.4), constrained_layout=True)
+    for i, (label, which) in enumerate([("LN − BN", 0), ("LN − none", 1)]):
+        kw = style(i + 1)
+        d = [verdicts[b][which] for b in batch_sizes]
+        half = [t975(x["n"]) * x["se"] if np.isfinite(x["se"]) else 0.0 for x in d]
+        ax.errorbar(
+            np.array(batch_sizes) * (0.93 if which == 0 else 1.07),  # side by side
+            [100 * x["mean"] for x in d],
+            yerr=100 * np.array(half),
+            label=label,
+            color=kw["color"],
+            marker=kw["marker"],
+            linestyle="none",
+            capsize=4,
+        )
+    ax.axhline(0.0, color="0.5", lw=1)
+    ax.set_xscale("log")
+    ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(
+        xlabel="mini-batch size N",
+        ylabel="test accuracy difference (points)",
+        title="paired differences: mean and 95 % interval (Student's t)",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False)
+    plt.show()
+
     resolved_bn = [b for b in batch_sizes if verdicts[b][0]["resolved"]]
     unresolved_none = [b for b in batch_sizes if not verdicts[b][1]["resolved"]]
     small, large = batch_sizes[0], batch_sizes[-1]
