@@ -9,6 +9,9 @@ More instructor commands:
 * ``export PATH... --course DIR``: grade (resuming from the store in ``DIR/.grader-cache``) and
   write every export: nbgrader gradebook + autograded/ copies, feedback files (HTML, Markdown, in
   nbgrader's feedback/ layout), Gradescope results.json, the class CSV and the class report;
+* ``export ... --compare OLD_STORE`` / ``diff OLD_STORE NEW_STORE``: every student whose score
+  changes, by check, with the reasons (docs/instructor-guide.md, "Regrading a running course");
+  ``diff`` exits 0 (no change) / 1 (changes) / 2, ``export --compare`` 3 when scores changed;
 * ``gradescope-bundle --out autograder.zip``: a Gradescope autograder that runs this grader;
 * ``gradescope SUBMISSION_DIR``: what that bundle runs for each submission;
 * ``nbgrader PATH...``: the stock nbgrader flow (trusted notebooks only).
@@ -149,6 +152,28 @@ def _parser() -> argparse.ArgumentParser:
         help="name students in the class report (default: aggregated only)",
     )
     export.add_argument("--no-progress", action="store_true")
+    export.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD_STORE",
+        help="list every student whose score changes against this store (e.g. the course's own "
+        ".grader-cache before a new kit), by check and why; exit 3 when some score changed",
+    )
+    _add_compare_outputs(export, "default: COURSE/exports/regrade.csv and .json")
+
+    diff = sub.add_parser(
+        "diff",
+        help="compare two result stores: every student whose score changes, by check, and why",
+        description="Compare the grade in OLD with the grade in NEW (result stores, or course "
+        "directories holding .grader-cache/): one row per changed check with the reasons. "
+        "Grades nothing. Exit status: 0 no score changes, 1 some, 2 trouble.",
+    )
+    diff.add_argument("old", type=Path, help="the old store (or course directory)")
+    diff.add_argument("new", type=Path, help="the new store (or course directory)")
+    diff.add_argument(
+        "--points", type=Path, help="points per check (TOML or JSON), applied to both sides"
+    )
+    _add_compare_outputs(diff, "default: not written")
 
     bundle = sub.add_parser(
         "gradescope-bundle",
@@ -236,6 +261,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_compare_outputs(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--compare-csv", type=Path, metavar="FILE", help=f"the changes as CSV ({default})"
+    )
+    parser.add_argument(
+        "--compare-json", type=Path, metavar="FILE", help=f"the changes as JSON ({default})"
+    )
+
+
 def _add_budget_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--student-budget",
@@ -305,12 +339,28 @@ def _add_grading_options(parser: argparse.ArgumentParser) -> None:
         help="grade even without a working bubblewrap sandbox (same as DNN_KIT_SANDBOX=off): "
         "student code could then read the references and other submissions",
     )
+    parser.add_argument(
+        "--no-carry-forward",
+        action="store_true",
+        help="no errors carried forward: a backward right for the student's own wrong forward "
+        "earns nothing (same as DNN_KIT_CARRY_FORWARD=off or [grading] errors_carried_forward = "
+        "false in the --points file; the store keeps both verdicts, so no regrading)",
+    )
 
 
 def _sandbox_policy(args) -> None:
     """``--no-sandbox`` is DNN_KIT_SANDBOX=off for this process (read by the grader only)."""
     if getattr(args, "no_sandbox", False):
         os.environ["DNN_KIT_SANDBOX"] = "off"
+
+
+def _carry_forward_policy(off: bool, points_file: Path | None) -> None:
+    """The course's rule for errors carried forward, as DNN_KIT_CARRY_FORWARD for this process
+    (applied with the points when exporting, and passed on to the nbgrader kernels)."""
+    from grader.report.points import load_carry_forward
+
+    if off or load_carry_forward(points_file) is False:
+        os.environ["DNN_KIT_CARRY_FORWARD"] = "off"
 
 
 def _warn_default_salt(salt: str | None) -> str:
@@ -397,6 +447,7 @@ def _setup(args):
         return 2
     try:
         points = load_points(getattr(args, "points", None))
+        _carry_forward_policy(args.no_carry_forward, getattr(args, "points", None))
     except PointsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -455,14 +506,14 @@ def _setup(args):
 def _graded(args, reference, targets, limits, store_dir: Path | None):
     """Grade through the store (resume, regrade), on the Dask cluster with ``--scheduler``; a
     message on stderr says what was reused. Returns exit code 2 when the cluster is unusable."""
-    from grader.checks.cases import salt_from_environment
+    from grader.report.course_file import record_course
     from grader.runner.cluster import ClusterError, grade_function
-    from grader.store import BatchSummary, Context, Store, grade_with_store
+    from grader.store import BatchSummary, Store, grade_with_store
 
     store = Store(store_dir) if store_dir else None
     students = set(args.student or [])
     summary = BatchSummary()
-    context = Context(salt=args.salt or salt_from_environment(), reference=reference, limits=limits)
+    context = _context(args, reference, limits)
     grade = None
     if args.scheduler:
         grade = grade_function(args.scheduler, context, progress=not args.no_progress)
@@ -481,11 +532,19 @@ def _graded(args, reference, targets, limits, store_dir: Path | None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if store is not None:
+        record_course(store_dir, graded, context)
         print(
             f"store {store_dir}: {summary.from_store} from the store, {summary.graded} graded",
             file=sys.stderr,
         )
     return graded
+
+
+def _context(args, reference, limits):
+    from grader.checks.cases import salt_from_environment
+    from grader.store import Context
+
+    return Context(salt=args.salt or salt_from_environment(), reference=reference, limits=limits)
 
 
 def _interrupted(store_dir: Path | None) -> int:
@@ -569,6 +628,7 @@ def _exit_code(results, store_dir: Path | None) -> int:
 
 def _export(args) -> int:
     from grader import references
+    from grader.report import regrade
     from grader.report.exports import export_all
     from grader.store import default_store
 
@@ -597,6 +657,9 @@ def _export(args) -> int:
         return 2
     _warn_default_salt(args.salt)
     store_dir = args.store or default_store(args.course)
+    old = regrade.before_export(args, targets) if args.compare else None
+    if isinstance(old, int):
+        return old
     try:
         graded = _graded(args, reference, targets, limits, store_dir)
     except KeyboardInterrupt:
@@ -621,7 +684,12 @@ def _export(args) -> int:
     print(f"{len(graded)} notebooks, {report.feedback} feedback files", file=sys.stderr)
     for what, where in report.written.items():
         print(f"  {what:<32} {where}", file=sys.stderr)
-    return _exit_code([g.result for g in graded], store_dir)
+    code = _exit_code([g.result for g in graded], store_dir)
+    if old is not None:
+        context = _context(args, reference, limits)
+        if regrade.after_export(old, graded, context, points, args, store_dir) and code == 0:
+            return regrade.EXPORT_CHANGED
+    return code
 
 
 def _course_overlaps_inputs(course: Path, paths: list[Path], targets) -> str:
@@ -718,6 +786,7 @@ def _gradescope_results(args) -> dict:
     from grader.runner.process import Limits
 
     points = load_points(args.points) if args.points and args.points.exists() else {}
+    _carry_forward_policy(False, args.points if args.points and args.points.exists() else None)
     salt = args.salt_file.read_text(encoding="utf-8").strip() if args.salt_file else None
     reference = references.load(args.reference)
     target, unused = choose_upload(args.submission, args.assignment)
@@ -767,6 +836,10 @@ def main(argv: list[str] | None = None) -> int:
         return course.main(args)
     if args.command == "gradescope-bundle":
         return _bundle(args)
+    if args.command == "diff":
+        from grader.report.regrade import run_diff
+
+        return run_diff(args)
     _sandbox_policy(args)
     if args.command == "gradescope":
         return _gradescope(args)

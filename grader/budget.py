@@ -14,7 +14,9 @@ bounds close that:
   store supplying everything already graded. Notebooks running when it is spent finish within
   their own ``total_seconds``.
 
-With the defaults (300 s per student, 3600 s per batch) a 300-student class is bounded by an
+The same budget is kept by the client of a Dask cluster (:mod:`grader.runner.cluster`): it grants
+before it submits a notebook's task, sends the granted limits with it, and settles when the
+result arrives. With the defaults (300 s per student, 3600 s per batch) a 300-student class is bounded by an
 hour plus one notebook's limit per worker, whatever the submissions do; honest notebooks take
 about a second each.
 """
@@ -50,12 +52,14 @@ class Budget:
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
 
-    def grant(self, student: str) -> Limits | Refusal:
+    def grant(self, student: str, wait: bool = True) -> Limits | Refusal | None:
         """The limits to run ``student``'s next notebook with, or why it does not start.
 
         Time another of the student's notebooks has reserved but not used yet is not spent:
         while it runs, this call waits for it to settle instead of refusing (otherwise a
-        student's notebooks graded at once would refuse each other for good)."""
+        student's notebooks graded at once would refuse each other for good); with
+        ``wait=False`` it returns None instead of waiting (the cluster's client asks again
+        after the next result)."""
         limits = self.limits
         with self.changed:
             while True:
@@ -76,6 +80,8 @@ class Budget:
                 if left >= MIN_GRANT:
                     break
                 # the student's running notebooks hold the rest: wait until one settles
+                if not wait:
+                    return None
                 self.changed.wait(timeout=1.0)
             seconds = min(limits.total_seconds, left)
             self.reserved[student] += seconds

@@ -14,7 +14,8 @@ This is the baseline our own grader is compared with (and must agree with on hon
 submissions). nbgrader runs the student's code in the same kernel as the tests, unsandboxed, so
 a hostile notebook can read the references or fake its grade there: the command refuses to run
 without ``--trusted``. Its kernels never receive the grader's environment (no
-``DNN_KIT_REFERENCE``, no ``DNN_KIT_SALT``, nothing named ``DNN_KIT_*``): hidden cells run on
+``DNN_KIT_REFERENCE``, no ``DNN_KIT_SALT``, nothing secret named ``DNN_KIT_*``; only the switches
+``DNN_KIT_NBGRADER`` and ``DNN_KIT_CARRY_FORWARD``, the course's rule): hidden cells run on
 inputs from the public default salt, so the course's salt never reaches student code. Honest
 notebooks score the same as in the batch grader (whose hidden inputs come from the course salt).
 """
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import references
+from grader.checks.base import carry_forward_default
 from grader.grading import Target, discover
 from grader.runner.submission import SubmissionError, identify, read_notebook
 
@@ -60,6 +62,9 @@ def nbgrader_environment(
     # the baseline: nbgrader's own kernel steps, not the kit's (docs/nbgrader.md); a switch, not
     # a secret: the only DNN_KIT_ variable its kernels see
     env["DNN_KIT_NBGRADER"] = "stock"
+    # the course's scoring rule, a switch too: hidden cells score carried-forward cases by it
+    if os.environ.get("DNN_KIT_CARRY_FORWARD"):
+        env["DNN_KIT_CARRY_FORWARD"] = "on" if carry_forward_default() else "off"
     return env
 
 

@@ -94,16 +94,17 @@ NOT_RUN = ISOLATION
 
 
 class _WireCase(dict):
-    """A case as the child receives it, with its JSON text made once (see ``process``)."""
+    """A case as the child receives it, with its JSON text made once (see ``process``): the
+    ``parts`` that joined give it (a fresh key, then the body every submission shares)."""
 
-    json: str
+    parts: tuple[bytes, ...]
 
 
-_built: dict[tuple, list[tuple[object, str]]] = {}
+_built: dict[tuple, list[tuple[object, bytes]]] = {}
 _built_lock = threading.Lock()
 
 
-def _cases(check, salt: str, reference, batch: bool) -> list[tuple[object, str]]:
+def _cases(check, salt: str, reference, batch: bool) -> list[tuple[object, bytes]]:
     """``(case, wire JSON without its key)`` of a check, built once per salt and reference: the
     cases and their encoded inputs are the same for every submission of a batch.
 
@@ -120,7 +121,7 @@ def _cases(check, salt: str, reference, batch: bool) -> list[tuple[object, str]]
     built = []
     for case in cases:
         body = json.dumps({k: v for k, v in wire_case("", case).items() if k != "key"})
-        built.append((case, body))
+        built.append((case, body.encode()))
     with _built_lock:
         if len(_built) > 512:
             _built.clear()
@@ -128,12 +129,13 @@ def _cases(check, salt: str, reference, batch: bool) -> list[tuple[object, str]]
     return built
 
 
-def _opaque(body: str, returns: dict) -> _WireCase:
+def _opaque(body: bytes, returns: dict) -> _WireCase:
     """A wire case under a fresh random key: the key says nothing about the check or the case.
-    ``returns`` stays readable for the parent (the channel checks events against it)."""
+    ``returns`` stays readable for the parent (the channel checks events against it). The body
+    (megabytes of inputs, for some checks) is not copied here: the request joins it once."""
     key = secrets.token_hex(8)
     wire = _WireCase(key=key, returns=returns)
-    wire.json = f'{{"key": "{key}", ' + body[1:]
+    wire.parts = (f'{{"key": "{key}", '.encode(), memoryview(body)[1:])
     return wire
 
 
@@ -213,6 +215,20 @@ def _grade_loaded(
     return result
 
 
+def budget_holder(target: Target) -> str:
+    """Whose time budget a notebook spends: its student's; a loose notebook is its own student."""
+    return target.student or str(target.path)
+
+
+def refused(target: Target, refusal: Refusal, limits: Limits) -> SubmissionResult:
+    """The result of a notebook the budget does not start (final or not, as ``refusal`` says),
+    stating the batch's limits."""
+    result = _ungradable(target, refusal.reason)
+    result.final = refusal.final
+    result.limits = dataclasses.asdict(limits)
+    return result
+
+
 def grade_many(
     targets: list[Target],
     *,
@@ -242,11 +258,10 @@ def grade_many(
 
     def one(indexed: tuple[int, Target]) -> SubmissionResult:
         index, target = indexed
-        student = target.student or str(target.path)  # a loose notebook is its own student
+        student = budget_holder(target)
         granted = budget.grant(student)
         if isinstance(granted, Refusal):
-            result = _ungradable(target, granted.reason)
-            result.final = granted.final
+            result = refused(target, granted, limits)
         else:
             start = time.monotonic()
             try:
@@ -267,11 +282,8 @@ def grade_many(
                 )
             budget.settle(student, granted, time.monotonic() - start)
         # the batch's limits, with the time this notebook was given
-        result.limits = dataclasses.asdict(limits) | {
-            "total_seconds": limits.total_seconds
-            if isinstance(granted, Refusal)
-            else granted.total_seconds
-        }
+        if not isinstance(granted, Refusal):
+            result.limits = dataclasses.asdict(limits) | {"total_seconds": granted.total_seconds}
         if on_result is not None:
             on_result(index, result)
         return result

@@ -32,11 +32,12 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Enum, Float, Integer, Unicode
 
 from grader import references
-from grader.checks import CHECKS, NOTEBOOKS, checks_for
+from grader.checks import CHECKS, NOTEBOOKS, checks_for, topic_of
 from grader.checks.base import CheckResult
 from grader.checks.cases import cases_for, salt_from_environment
 from grader.grading import SubmissionResult, Target, grade_notebook
 from grader.report.feedback import check_text
+from grader.report.points import apply_points
 from grader.runner import sandbox
 from grader.runner.process import Limits
 from grader.runner.submission import SubmissionError, defined_functions, identify
@@ -111,6 +112,12 @@ class GradeInSandbox(NbGraderPreprocessor):
     ).tag(config=True)
     case_timeout = Float(10.0, help="Seconds per case.").tag(config=True)
     memory_mib = Integer(2048, help="Memory cap per submission, MiB.").tag(config=True)
+    carry_forward = Enum(
+        ["", "on", "off"],
+        "",
+        help="Errors carried forward: 'on' (a backward right for the student's own catalogued "
+        "wrong forward keeps its points), 'off', or '' for $DNN_KIT_CARRY_FORWARD (else on).",
+    ).tag(config=True)
     other_notebooks = Enum(
         ["error", "execute"],
         "error",
@@ -151,6 +158,8 @@ class GradeInSandbox(NbGraderPreprocessor):
         )
         if result.grader_failure:
             raise KitStepError(f"the grader failed on this notebook: {result.error}")
+        if self.carry_forward:
+            result = apply_points(result, {}, carry_forward=self.carry_forward == "on")
         self.log.info(
             "%s/%s graded by the kit: %g/%g (%s, %.1f s)",
             info["student"],
@@ -177,7 +186,8 @@ class GradeInSandbox(NbGraderPreprocessor):
             raise KitStepError(
                 f"no reference package (reference/__init__.py) under {self.reference}"
             )
-        if reference is None and any(c.needs_reference for c in checks_for(assignment)):
+        own = topic_of(assignment).reference  # an out-of-tree topic brings its own reference
+        if reference is None and not own and any(c.needs_reference for c in checks_for(assignment)):
             raise KitStepError(
                 "the reference solutions were not found, so the hidden checks cannot be graded: "
                 "set c.GradeInSandbox.reference or DNN_KIT_REFERENCE"

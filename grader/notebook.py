@@ -76,7 +76,10 @@ def run_check(check_id: str, namespace: dict, *, reference=None) -> CheckResult:
     except KeyError as exc:
         raise KitError(exc.args[0]) from None
     if check.hidden and check.needs_reference and reference is None:
-        reference = references.load()
+        try:
+            reference = references.for_check(check, references.load())
+        except FileNotFoundError:
+            reference = None
         if reference is None:
             raise KitError(
                 f"{check_id} is a hidden check and needs the reference solutions, which are not "

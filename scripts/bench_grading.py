@@ -10,11 +10,17 @@ each notebook filled with a sample answer from ``data/sample_class/answers/<assi
 2. with ours: ``python -m grader grade submitted/ --jobs N`` (sandbox on), in a fresh process;
 
 and prints both wall-clock times and the ratio. It then times ours on ``--total`` (600)
-notebook submissions. Not a test: run it by hand on a quiet machine::
+notebook submissions, and writes the figures to ``docs/figures/bench_grading.json`` (the
+README's "Measured here" table, see ``scripts/figures.py``). Not a test: run it by hand on a
+quiet machine::
 
     .venv/bin/python scripts/bench_grading.py                  # 50 students, jobs = all cores
+    .venv/bin/python scripts/bench_grading.py --students 2 --jobs 2   # stock run on 8 notebooks
     .venv/bin/python scripts/bench_grading.py --jobs 2 --skip-nbgrader
     .venv/bin/python scripts/bench_grading.py --keep /tmp/bench  # keep the scratch course
+
+Stock nbgrader takes seconds per notebook, so ``--students`` sets the size of the class both
+graders grade (the ratio); the 600-notebook run is ours alone.
 
 Wall-clock times depend on what else the machine runs: the load average is printed with each
 figure. (CPU times are not compared: bubblewrap does not hand the times of the processes in its
@@ -38,6 +44,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from figures import machine, write_figures  # noqa: E402
 from make_sample_class import answer_functions, fill  # noqa: E402
 
 ANSWERS = ROOT / "data" / "sample_class" / "answers"
@@ -149,7 +156,10 @@ def main() -> int:
     parser.add_argument("--total", type=int, default=600, help="notebooks in the second run")
     parser.add_argument("--skip-nbgrader", action="store_true")
     parser.add_argument("--keep", type=Path, help="build the scratch courses here and keep them")
+    parser.add_argument("--out", type=Path, help="write the figures here instead of docs/figures/")
     args = parser.parse_args()
+    before = machine(f"sandbox on, --jobs {args.jobs}")
+    figures: dict = {"jobs": args.jobs}
 
     assignments = lecture_notebooks()
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="bench-grading-"))
@@ -172,6 +182,7 @@ def main() -> int:
             f"{ours_wall / count * 1000:.0f} ms per notebook ({load()}); {summary(results)}",
             flush=True,
         )
+        figures |= {"class_notebooks": count, "class_ours_seconds": round(ours_wall, 2)}
         if not args.skip_nbgrader:
             stock_wall, graded = run_nbgrader(course, assignments)
             print(
@@ -179,20 +190,49 @@ def main() -> int:
                 f"notebook ({graded} notebooks autograded)"
             )
             print(f"ratio: ours is {stock_wall / ours_wall:.1f}x faster (wall clock)")
+            figures |= {
+                "class_stock_seconds": round(stock_wall, 2),
+                "class_stock_autograded": graded,
+                "ratio_stock_over_ours": round(stock_wall / ours_wall, 1),
+            }
 
         big = scratch / "big"
         if big.exists():
             shutil.rmtree(big)
         students = -(-args.total // len(assignments))
         count, mix = build_class(big, assignments, students, total=args.total)
+        load_before_big = round(os.getloadavg()[0], 2)
         wall, results = run_ours(big, args.jobs)
         print(
             f"ours on {count} notebook submissions (--jobs {args.jobs}): {wall:.1f} s "
             f"({load()}); {summary(results)}"
         )
+        figures |= {
+            "batch_notebooks": count,
+            "batch_seconds": round(wall, 2),
+            "batch_ms_per_notebook": round(wall / count * 1000, 1),
+            "batch_load_before": load_before_big,
+            "batch_mix": mix,
+            "batch_results": summary(results),
+        }
     finally:
         if args.keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
+    text = (
+        f"{figures['batch_notebooks']} notebooks graded with the sandbox on, --jobs {args.jobs}: "
+        f"{figures['batch_seconds']:.1f} s ({figures['batch_ms_per_notebook']:.0f} ms per "
+        f"notebook; load average {load_before_big:.2f} before that run)"
+    )
+    if "class_stock_seconds" in figures:
+        text += (
+            f"; on {figures['class_notebooks']} notebooks ours {figures['class_ours_seconds']:.1f} s, "
+            f"stock `nbgrader autograde` {figures['class_stock_seconds']:.1f} s "
+            f"({figures['ratio_stock_over_ours']}× ours)"
+        )
+    reproduce = f"python scripts/bench_grading.py --students {args.students} --jobs {args.jobs}"
+    reproduce += f" --total {args.total}" + (" --skip-nbgrader" if args.skip_nbgrader else "")
+    path = write_figures("bench_grading", figures, text, reproduce, before, out=args.out)
+    print(f"figures written to {path}")
     return 0
 
 

@@ -366,9 +366,7 @@ def catalogue_page(pages: list[Page], evidence: dict[str, dict] | None = None) -
     ]
     for topic in TOPICS:
         page = by_name.get(topic.NOTEBOOK)
-        heading = html.escape(
-            page.title if page else (topic.__doc__ or topic.NOTEBOOK).splitlines()[0]
-        )
+        heading = html.escape(page.title if page else (topic.title or topic.NOTEBOOK))
         link = f" <small>(<a href='{page.file}'>walkthrough</a>)</small>" if page else ""
         parts.append(f"<h2 id='{topic.NOTEBOOK}'>{heading}{link}</h2>")
         parts.append(

@@ -4,6 +4,12 @@ Usage::
 
     python scripts/make_fixtures.py           # rewrite the fixture files
     python scripts/make_fixtures.py --check   # rebuild in memory, compare numerically, exit 1 on drift
+    python scripts/make_fixtures.py --notebook 90_mine   # one topic only
+
+A topic installed from an instructor's own package (entry point ``dnn_kit.topics``) gets its
+fixtures written into that package (``fixtures/`` beside its topic module, or the package its
+``Topic.fixtures`` names), built from its private reference (``Topic.reference``, found as
+:mod:`grader.references` says: ``DNN_KIT_TOPIC_REFERENCES`` names the folder).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import sys
 import numpy as np
 
 from grader import references
-from grader.checks import NOTEBOOKS
+from grader.checks import NOTEBOOKS, topic_of
 from grader.checks.cases import fixture_path, fixtures_bytes, load_fixtures
 
 
@@ -48,17 +54,29 @@ def main() -> int:
     parser.add_argument(
         "--check", action="store_true", help="compare with the committed files instead of writing"
     )
+    parser.add_argument(
+        "--notebook",
+        action="append",
+        choices=list(NOTEBOOKS),
+        help="build only this notebook's fixtures (repeatable; default: every registered topic)",
+    )
     args = parser.parse_args()
+    notebooks = args.notebook or list(NOTEBOOKS)
     reference = references.load()
-    if reference is None:
+    if reference is None and any(not topic_of(n).reference for n in notebooks):
         print("error: reference solutions not found (solutions/reference)", file=sys.stderr)
         return 2
     problems = []
-    for notebook in NOTEBOOKS:
-        fresh = fixtures_bytes(notebook, reference)
+    for notebook in notebooks:
+        try:
+            fresh = fixtures_bytes(notebook, reference)
+        except FileNotFoundError as exc:  # an out-of-tree topic's private reference
+            print(f"error: {notebook}: {exc}", file=sys.stderr)
+            return 2
         if args.check:
             problems += compare(notebook, fresh)
         else:
+            fixture_path(notebook).parent.mkdir(parents=True, exist_ok=True)
             fixture_path(notebook).write_bytes(fresh)
             print(f"wrote {fixture_path(notebook)}")
     for problem in problems:

@@ -1,10 +1,12 @@
 """Helpers shared by the test modules (import with ``from kit_testing import ...``).
 
-Paths, and submissions made from the released student notebooks and the sample answers.
+Paths, submissions made from the released student notebooks and the sample answers, running a
+notebook as Run All does, and summaries of a graded result.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +41,47 @@ def write_submission(
 
 def answer_files() -> list[Path]:
     return sorted(ANSWERS.glob("*/*.py"))
+
+
+def full_marks_answers(assignment: str | None = None) -> list[Path]:
+    """The sample answers that declare ``expect: full marks`` (of one assignment, or all)."""
+    return [
+        p
+        for p in answer_files()
+        if (assignment is None or p.parent.name == assignment)
+        and read_answer(p)[1]["expect"] == "full marks"
+    ]
+
+
+def run_all(notebook: nbformat.NotebookNode, folder: Path, timeout: float = 120, **options):
+    """Execute ``notebook`` in place as Run All does (a python3 kernel working in ``folder``),
+    outside nbgrader (``NBGRADER_EXECUTION`` is unset meanwhile). ``options`` go to nbclient,
+    e.g. ``allow_errors=True``."""
+    from nbclient import NotebookClient
+
+    saved = os.environ.pop("NBGRADER_EXECUTION", None)
+    try:
+        NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(folder)}},
+            **options,
+        ).execute()
+    finally:
+        if saved is not None:
+            os.environ["NBGRADER_EXECUTION"] = saved
+    return notebook
+
+
+def failed_checks(result) -> list[str]:
+    """The status of a graded notebook: the checks that did not pass (sorted)."""
+    return sorted(c.check.id for c in result.checks if not c.passed)
+
+
+def diagnoses(result) -> set[str]:
+    """Every misconception id the checks of a graded notebook named."""
+    return {d for c in result.checks for d in c.diagnosis}
 
 
 def read_answer(path: Path) -> tuple[dict[str, str], dict]:

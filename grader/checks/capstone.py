@@ -1,5 +1,9 @@
 r"""Checks for notebook 04, the capstone: one network with batch norm, dropout and an L2 penalty.
 
+A table (:mod:`grader.checks.table`): the case kinds in ``KINDS``, the checks in ``ROWS``; the
+expected values come from running each kind's plan on the reference, the catalogued mistakes'
+values from the case's inputs (analytic). The layer cases reuse notebook 02's dropout judges.
+
 The student writes ``mlp_loss(params, X, y=None, *, p_drop=0.0, lam=0.0, mode="train",
 bn_params=None, rng=None)`` (contract in ``solutions/reference/capstone.py`` and in the notebook)
 on top of their own ``dropout_forward``/``dropout_backward`` (notebook 02) and
@@ -19,6 +23,16 @@ How the checks judge:
   in every unit: batch norm bounds :math:`|\hat x| \le \sqrt{N-1} = 3` (N = 10), so no ReLU input
   ever crosses 0 and the loss is smooth in every parameter; ``h`` can then be large enough
   (``FD_STEP``) for a student whose arithmetic is partly float32.
+* **Errors carried forward** (issue 10; :mod:`grader.checks.table`): a mistake of the loss is
+  charged in ``capstone_loss``. A gradient case whose loss is one of its catalogued mistakes
+  (:func:`loss_mistakes`: ``scale`` × data loss + a penalty, with an analytic gradient) and whose
+  gradients are exact for *that* loss is marked ``carried_forward`` (it keeps its points unless
+  the course turns the rule off) and says so. The finite-difference check does the same behind
+  its gate: with dropout off the loss must be the reference's or a catalogued mistake of it (a
+  constant loss with zero gradients agrees with its own finite differences and earns nothing);
+  gradients right for the *correct* loss, i.e. agreeing with the student's finite differences
+  once the mistake's analytic part is taken out, pass outright. A loss that matches no mistake
+  gets nothing from its own gradients.
 * **Test mode** is checked by behaviour too: two calls with different generators must agree
   (dropout off), and the scores of the first rows must not change when the rest of the batch is
   left out (batch norm uses its running statistics, not the batch's).
@@ -35,13 +49,14 @@ use ~1e-3 of that allowance, float32 ones up to ~1/5 (tests/checks/test_capstone
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from grader.checks import dropout as dropout_checks
 from grader.checks.base import (
     Case,
     CaseResult,
-    Check,
     Misconception,
     Mismatch,
     as_array,
@@ -52,15 +67,8 @@ from grader.checks.base import (
     let,
     var,
 )
+from grader.checks.table import Kind, Row, Spec, Topic, Variant, compare, expected_by_plan
 
-NOTEBOOK = "04_capstone"
-FUNCTIONS = (
-    "dropout_forward",
-    "dropout_backward",
-    "batchnorm_forward",
-    "batchnorm_backward",
-    "mlp_loss",
-)
 VALUE_TOL = 1e-5
 GRAD_TOL = 1e-5
 FD_STEP = 1e-3  # finite-difference step along a unit direction (the loss is smooth there)
@@ -68,80 +76,80 @@ FD_RTOL = 1e-4  # directional derivatives: |a - n| <= FD_RTOL (|a| + |n|) + FD_A
 FD_ATOL = 1e-3  # float32 round-off of the loss, ~1e-7 |J|, divided by 2h, with a margin of 20
 BN_EPS, BN_MOMENTUM = 1e-3, 0.9
 BIG_SCORES_FLOOR = 100.0  # loss errors of the 'every score near 800' case, relative to this
-
-MISCONCEPTIONS = {
-    m.id: m
-    for m in [
-        Misconception(
-            "capstone.penalty_on_biases",
-            "the L2 penalty also includes the biases",
-            "The penalty (λ/2)·Σ‖W_l‖² covers the weight matrices only: biases shift a unit "
-            "without making the network more sensitive to its inputs, so they are not "
-            "penalised, and their gradient gets no λ·b term.",
-        ),
-        Misconception(
-            "capstone.penalty_on_bn_params",
-            "the L2 penalty also includes batch norm's γ and β",
-            "γ and β are batch norm's own scale and shift, not weights: leave them out of the "
-            "penalty and out of its gradient (only the W_l are penalised).",
-        ),
-        Misconception(
-            "capstone.penalty_grad_missing",
-            "the penalty is in the loss but not in the gradients",
-            "Whatever you add to the loss must be differentiated too: (λ/2)·‖W_l‖² adds λ·W_l "
-            "to the gradient of every weight matrix.",
-        ),
-        Misconception(
-            "capstone.batch_mean_missing",
-            "loss or gradients summed over the batch instead of averaged",
-            "The data loss is the mean over the N examples, so the gradient of the scores is "
-            "(softmax − one-hot)/N; keep the loss and its gradient consistent.",
-        ),
-        Misconception(
-            "capstone.softmax_overflow",
-            "softmax without subtracting the row maximum",
-            "exp of a large score overflows to inf (exp(710) is already too big): subtract each "
-            "row's maximum score before exponentiating; it cancels in the softmax.",
-        ),
-        Misconception(
-            "capstone.dropout_at_test",
-            "dropout still active in test mode",
-            'Pass the mode on to every dropout layer: with mode="test" all units are '
-            "connected and the scores are the same every time.",
-        ),
-        Misconception(
-            "capstone.bn_train_at_test",
-            "batch norm in training mode at evaluation",
-            'Set each bn_param\'s "mode" to the mode mlp_loss was called with: in test mode '
-            "batch norm must use its running statistics, so an example's scores do not depend "
-            "on the other examples in the batch.",
-        ),
-        Misconception(
-            "capstone.bn_state_lost",
-            "running statistics not kept in the bn_params given",
-            "Use the bn_param dictionaries you are given (one per hidden layer) instead of new "
-            "ones: they carry the running mean and variance from training to test time.",
-        ),
-        Misconception(
-            "capstone.rng_not_passed",
-            "dropout not given the generator rng",
-            "Pass rng to every dropout_forward call: with a generator from a fixed seed the "
-            "masks, and so the loss, are reproducible, which a gradient check needs.",
-        ),
-        Misconception(
-            "capstone.dropout_backward_skipped",
-            "the backward pass skips dropout",
-            "Each layer of the forward pass needs its backward step: the gradient flows back "
-            "through the same dropout mask (dropout_backward with that layer's cache) before "
-            "the ReLU's.",
-        ),
-    ]
-}
+LOSS_CHECK = (
+    "capstone_loss"  # the check that charges a mistake of the loss (errors carried forward)
+)
 PENALTY_HALF = "norms.l2_missing_half"  # the same mistakes as in notebook 01: the same ids
 PENALTY_SQRT = "norms.l2_penalty_sqrt"
 
+CATALOGUE = [
+    Misconception(
+        "capstone.penalty_on_biases",
+        "the L2 penalty also includes the biases",
+        "The penalty (λ/2)·Σ‖W_l‖² covers the weight matrices only: biases shift a unit "
+        "without making the network more sensitive to its inputs, so they are not "
+        "penalised, and their gradient gets no λ·b term.",
+    ),
+    Misconception(
+        "capstone.penalty_on_bn_params",
+        "the L2 penalty also includes batch norm's γ and β",
+        "γ and β are batch norm's own scale and shift, not weights: leave them out of the "
+        "penalty and out of its gradient (only the W_l are penalised).",
+    ),
+    Misconception(
+        "capstone.penalty_grad_missing",
+        "the penalty is in the loss but not in the gradients",
+        "Whatever you add to the loss must be differentiated too: (λ/2)·‖W_l‖² adds λ·W_l "
+        "to the gradient of every weight matrix.",
+    ),
+    Misconception(
+        "capstone.batch_mean_missing",
+        "loss or gradients summed over the batch instead of averaged",
+        "The data loss is the mean over the N examples, so the gradient of the scores is "
+        "(softmax − one-hot)/N; keep the loss and its gradient consistent.",
+    ),
+    Misconception(
+        "capstone.softmax_overflow",
+        "softmax without subtracting the row maximum",
+        "exp of a large score overflows to inf (exp(710) is already too big): subtract each "
+        "row's maximum score before exponentiating; it cancels in the softmax.",
+    ),
+    Misconception(
+        "capstone.dropout_at_test",
+        "dropout still active in test mode",
+        'Pass the mode on to every dropout layer: with mode="test" all units are '
+        "connected and the scores are the same every time.",
+    ),
+    Misconception(
+        "capstone.bn_train_at_test",
+        "batch norm in training mode at evaluation",
+        'Set each bn_param\'s "mode" to the mode mlp_loss was called with: in test mode '
+        "batch norm must use its running statistics, so an example's scores do not depend "
+        "on the other examples in the batch.",
+    ),
+    Misconception(
+        "capstone.bn_state_lost",
+        "running statistics not kept in the bn_params given",
+        "Use the bn_param dictionaries you are given (one per hidden layer) instead of new "
+        "ones: they carry the running mean and variance from training to test time.",
+    ),
+    Misconception(
+        "capstone.rng_not_passed",
+        "dropout not given the generator rng",
+        "Pass rng to every dropout_forward call: with a generator from a fixed seed the "
+        "masks, and so the loss, are reproducible, which a gradient check needs.",
+    ),
+    Misconception(
+        "capstone.dropout_backward_skipped",
+        "the backward pass skips dropout",
+        "Each layer of the forward pass needs its backward step: the gradient flows back "
+        "through the same dropout mask (dropout_backward with that layer's cache) before "
+        "the ReLU's.",
+    ),
+]
 
-# --------------------------------------------------------------------------- networks
+
+# --------------------------------------------------------------------------- inputs
 def _keys(n_layers: int, bn: bool) -> list[str]:
     keys = []
     for layer in range(1, n_layers + 1):
@@ -176,254 +184,12 @@ def _network(rng: np.random.Generator, dims: list[int], bn: bool, smooth: bool =
     return params
 
 
-def _data(rng: np.random.Generator, n: int, d: int, c: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs shifted and scaled (5 + 3·noise), labels covering several classes."""
-    X = 5.0 + 3.0 * rng.standard_normal((n, d))
-    y = rng.permutation(np.arange(n) % c).astype(np.int64)
-    return X, y
-
-
 def _running(rng: np.random.Generator, width: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(0.0, 2.0, width), rng.uniform(0.5, 4.0, width)
 
 
-def _bn_steps(hidden: list[int]) -> list[dict]:
-    """Plan steps making one bn_param per hidden layer, as a trainer leaves them: mode "train"."""
-    steps = [
-        let(
-            f"bn{i}",
-            {
-                "dict": {
-                    "mode": "train",
-                    "eps": BN_EPS,
-                    "momentum": BN_MOMENTUM,
-                    "running_mean": given(f"rm{i}"),
-                    "running_var": given(f"rv{i}"),
-                }
-            },
-        )
-        for i in range(1, len(hidden) + 1)
-    ]
-    steps.append(
-        let(
-            "bn_params",
-            {"list": [var(f"bn{i}") for i in range(1, len(hidden) + 1)]},
-        )
-    )
-    return steps
-
-
-def _params_expr(keys: list[str], replace: dict[str, str] | None = None) -> dict:
-    replace = replace or {}
-    return {"dict": {k: given(replace.get(k, k)) for k in keys}}
-
-
-def _bn_inputs(rng, hidden) -> dict[str, np.ndarray]:
-    inputs = {}
-    for i, width in enumerate(hidden, start=1):
-        inputs[f"rm{i}"], inputs[f"rv{i}"] = _running(rng, width)
-    return inputs
-
-
-def _bn_copies(inputs: dict, hidden: list[int]) -> list[dict]:
-    """The same bn_params for the reference (fresh copies)."""
-    return [
-        {
-            "mode": "train",
-            "eps": BN_EPS,
-            "momentum": BN_MOMENTUM,
-            "running_mean": inputs[f"rm{i}"].copy(),
-            "running_var": inputs[f"rv{i}"].copy(),
-        }
-        for i in range(1, len(hidden) + 1)
-    ]
-
-
-def _copy(params: dict) -> dict:
-    return {k: v.copy() for k, v in params.items()}
-
-
-def _describe(n, dims, bn, extra="") -> str:
-    arch = " → ".join(str(d) for d in dims)
-    return f"{'BN' if bn else 'plain'} network {arch}, N={n}" + (f", {extra}" if extra else "")
-
-
-def _mlp_kwargs(p_drop, lam, mode, bn, seed=None) -> dict:
-    kwargs = {"p_drop": p_drop, "lam": lam, "mode": mode}
-    if bn:
-        kwargs["bn_params"] = var("bn_params")
-    if seed is not None:
-        kwargs["rng"] = generator(seed)
-    return kwargs
-
-
-# --------------------------------------------------------------------------- case builders
-def _scores_dropout_test_case(rng, reference, n, dims, p_drop) -> Case:
-    """Test mode with p_drop > 0 (plain network): dropout must be off, the scores repeatable."""
-    keys = _keys(len(dims) - 1, False)
-    params = _network(rng, dims, False)
-    X, _ = _data(rng, n, dims[0], dims[-1])
-    s1, s2 = (int(s) for s in rng.integers(2**32, size=2))
-    plan = [let("params", _params_expr(keys))]
-    for name, seed in (("scores_a", s1), ("scores_b", s2)):
-        plan.append(
-            call(
-                "mlp_loss",
-                var("params"),
-                given("X"),
-                out=name,
-                **_mlp_kwargs(p_drop, 0.0, "test", False, seed),
-            )
-        )
-    expected = reference.mlp_loss(_copy(params), X.copy(), p_drop=p_drop, mode="test")
-    return Case(
-        name=_describe(n, dims, False, f'mode="test", p_drop={p_drop}: two calls'),
-        plan=plan,
-        returns={"scores_a": var("scores_a"), "scores_b": var("scores_b")},
-        inputs={**params, "X": X},
-        expected={"scores": expected},
-        params={"kind": "dropout_test", "p_drop": p_drop, "keys": ",".join(keys)},
-    )
-
-
-def _scores_bn_test_case(rng, reference, n, dims, head) -> Case:
-    """Test mode with batch norm: running statistics, no dependence on the rest of the batch."""
-    hidden = dims[1:-1]
-    keys = _keys(len(dims) - 1, True)
-    params = _network(rng, dims, True)
-    X, _ = _data(rng, n, dims[0], dims[-1])
-    inputs = {**params, "X": X, "X_head": X[:head].copy(), **_bn_inputs(rng, hidden)}
-    plan = [
-        *_bn_steps(hidden),
-        let("params", _params_expr(keys)),
-        call(
-            "mlp_loss",
-            var("params"),
-            given("X"),
-            out="scores",
-            **_mlp_kwargs(0.0, 0.0, "test", True),
-        ),
-        call(
-            "mlp_loss",
-            var("params"),
-            given("X_head"),
-            out="scores_head",
-            **_mlp_kwargs(0.0, 0.0, "test", True),
-        ),
-    ]
-    returns = {"scores": var("scores"), "scores_head": var("scores_head")}
-    for i in range(1, len(hidden) + 1):
-        returns[f"rm{i}"] = {"item": [f"bn{i}", "running_mean"]}
-        returns[f"rv{i}"] = {"item": [f"bn{i}", "running_var"]}
-    expected = reference.mlp_loss(
-        _copy(params), X.copy(), mode="test", bn_params=_bn_copies(inputs, hidden)
-    )
-    batch_stats = reference.mlp_loss(
-        _copy(params), X.copy(), mode="train", bn_params=_bn_copies(inputs, hidden)
-    )
-    fresh = [{"mode": "train"} for _ in hidden]
-    default_stats = reference.mlp_loss(_copy(params), X.copy(), mode="test", bn_params=fresh)
-    return Case(
-        name=_describe(n, dims, True, f'mode="test", then its first {head} rows alone'),
-        plan=plan,
-        returns=returns,
-        inputs=inputs,
-        expected={"scores": expected, "batch_stats": batch_stats, "default_stats": default_stats},
-        params={"kind": "bn_test", "head": head, "hidden": len(hidden), "keys": ",".join(keys)},
-    )
-
-
-def _scores_bn_train_case(rng, reference, n, dims) -> Case:
-    """Train mode with batch norm, no dropout: batch statistics, running statistics updated."""
-    hidden = dims[1:-1]
-    keys = _keys(len(dims) - 1, True)
-    params = _network(rng, dims, True)
-    X, _ = _data(rng, n, dims[0], dims[-1])
-    inputs = {**params, "X": X, **_bn_inputs(rng, hidden)}
-    plan = [
-        *_bn_steps(hidden),
-        let("params", _params_expr(keys)),
-        call(
-            "mlp_loss",
-            var("params"),
-            given("X"),
-            out="scores",
-            **_mlp_kwargs(0.0, 0.0, "train", True, 1),
-        ),
-    ]
-    returns = {"scores": var("scores")}
-    for i in range(1, len(hidden) + 1):
-        returns[f"rm{i}"] = {"item": [f"bn{i}", "running_mean"]}
-        returns[f"rv{i}"] = {"item": [f"bn{i}", "running_var"]}
-    bn_ref = _bn_copies(inputs, hidden)
-    expected = {
-        "scores": reference.mlp_loss(_copy(params), X.copy(), mode="train", bn_params=bn_ref)
-    }
-    for i, bn_param in enumerate(bn_ref, start=1):
-        expected[f"rm{i}"], expected[f"rv{i}"] = bn_param["running_mean"], bn_param["running_var"]
-    return Case(
-        name=_describe(
-            n, dims, True, 'mode="train", p_drop=0, y=None: scores and running statistics'
-        ),
-        plan=plan,
-        returns=returns,
-        inputs=inputs,
-        expected=expected,
-        params={"kind": "bn_train", "hidden": len(hidden), "keys": ",".join(keys)},
-    )
-
-
-def _loss_grad_case(rng, reference, n, dims, bn, lam, *, what, big_scores=False) -> Case:
-    """Train mode, p_drop = 0: loss (``what="loss"``) or every gradient (``what="grads"``)."""
-    hidden = dims[1:-1]
-    keys = _keys(len(dims) - 1, bn)
-    params = _network(rng, dims, bn)
-    if big_scores:  # every score near 800: exp(800) overflows, exp(score - row max) does not
-        params[f"b{len(dims) - 1}"] += 800.0
-    X, y = _data(rng, n, dims[0], dims[-1])
-    inputs = {**params, "X": X, "y": y}
-    plan = [let("params", _params_expr(keys))]
-    if bn:
-        inputs.update(_bn_inputs(rng, hidden))
-        plan = [*_bn_steps(hidden), *plan]
-    plan.append(
-        call(
-            "mlp_loss",
-            var("params"),
-            given("X"),
-            given("y"),
-            out=["loss", "grads"],
-            **_mlp_kwargs(0.0, lam, "train", bn, 2),
-        )
-    )
-
-    def run(lam_):
-        return reference.mlp_loss(
-            _copy(params),
-            X.copy(),
-            y.copy(),
-            lam=lam_,
-            mode="train",
-            bn_params=_bn_copies(inputs, hidden) if bn else None,
-        )
-
-    loss, grads = run(lam)
-    data_loss, data_grads = run(0.0)
-    if what == "loss":
-        returns = {"loss": var("loss")}
-        expected = {"loss": np.float64(loss), "data_loss": np.float64(data_loss)}
-    else:
-        returns = {f"d{k}": {"item": ["grads", k]} for k in keys}
-        expected = {f"d{k}": grads[k] for k in keys} | {f"data_d{k}": data_grads[k] for k in keys}
-    extra = f"λ={lam:g}, p_drop=0" + (", every score near 800" if big_scores else "")
-    return Case(
-        name=_describe(n, dims, bn, extra) + (": loss" if what == "loss" else ": every gradient"),
-        plan=plan,
-        returns=returns,
-        inputs=inputs,
-        expected=expected,
-        params={"kind": what, "lam": lam, "keys": ",".join(keys), "n": n, "big_scores": big_scores},
-    )
+def _dims(s) -> list[int]:
+    return [int(d) for d in s["dims"].split(",")]
 
 
 def _unit(rng, array: np.ndarray) -> np.ndarray:
@@ -433,283 +199,210 @@ def _unit(rng, array: np.ndarray) -> np.ndarray:
     return direction / np.linalg.norm(direction)
 
 
-def _gradcheck_case(rng, reference, dims, p_drop, lam) -> Case:
-    """Gradients against finite differences of the student's own loss, dropout on (fixed seed)."""
-    n = 10  # |x_hat| <= sqrt(N - 1) = 3: see _network(smooth=True)
-    hidden = dims[1:-1]
-    keys = _keys(len(dims) - 1, True)
-    params = _network(rng, dims, True, smooth=True)
-    X, y = _data(rng, n, dims[0], dims[-1])
-    inputs = {**params, "X": X, "y": y, **_bn_inputs(rng, hidden)}
-    seed = int(rng.integers(2**32))
-    h = FD_STEP
-    plan = [*_bn_steps(hidden), let("params", _params_expr(keys))]
-    drop = _mlp_kwargs(p_drop, lam, "train", True)
-    plan.append(
-        call(
-            "mlp_loss",
-            var("params"),
-            given("X"),
-            given("y"),
-            out=["loss", "grads"],
-            rng=generator(seed),
-            **drop,
-        )
-    )
-    plan.append(
-        call(
-            "mlp_loss",
-            var("params"),
-            given("X"),
-            given("y"),
-            out=["loss_again", "grads_again"],
-            rng=generator(seed),
-            **drop,
-        )
-    )
-    returns = {"loss": var("loss"), "loss_again": var("loss_again")}
-    returns |= {f"d{k}": {"item": ["grads", k]} for k in keys}
+def make_network(rng, n, dims, bn, smooth=False, big_scores=False, head=0, **_) -> dict:
+    """Parameters, inputs ``X`` (5 + 3·noise), labels ``y`` covering several classes, and one
+    running mean and variance per batch-norm layer; ``X_head``: the first ``head`` rows."""
+    dims = [int(d) for d in dims.split(",")]
+    params = _network(rng, dims, bn, smooth)
+    if big_scores:  # every score near 800: exp(800) overflows, exp(score - row max) does not
+        params[f"b{len(dims) - 1}"] += 800.0
+    X = 5.0 + 3.0 * rng.standard_normal((n, dims[0]))
+    y = rng.permutation(np.arange(n) % dims[-1]).astype(np.int64)
+    inputs = {**params, "X": X, "y": y}
+    if head:
+        inputs["X_head"] = X[:head].copy()
+    for i, width in enumerate(dims[1:-1] if bn else [], start=1):
+        inputs[f"rm{i}"], inputs[f"rv{i}"] = _running(rng, width)
+    return inputs
+
+
+def make_gradcheck(rng, keys, **settings) -> dict:
+    """A smooth network (see the module docstring) and, per parameter array k, the points
+    ``k±`` = θ ± h v_k; ``k@±``: θ ± h v along one direction in every array at once."""
+    inputs = make_network(rng, keys=keys, smooth=True, **settings)
+    keys, h = keys.split(","), FD_STEP
     for k in keys:
-        v = _unit(rng, params[k])
-        inputs[f"{k}+"], inputs[f"{k}-"] = params[k] + h * v, params[k] - h * v
-        for sign in "+-":
-            plan.append(let(f"params{sign}{k}", _params_expr(keys, {k: f"{k}{sign}"})))
-            plan.append(
-                call(
-                    "mlp_loss",
-                    var(f"params{sign}{k}"),
-                    given("X"),
-                    given("y"),
-                    out=[f"loss{sign}{k}", f"grads{sign}{k}"],
-                    rng=generator(seed),
-                    **drop,
-                )
-            )
-            returns[f"loss{sign}{k}"] = var(f"loss{sign}{k}")
-    # the same along one direction in all parameters at once, with dropout off (a diagnosis)
-    no_drop = _mlp_kwargs(0.0, lam, "train", True)
-    plan.append(
-        call(
-            "mlp_loss",
-            var("params"),
-            given("X"),
-            given("y"),
-            out=["loss0", "grads0"],
-            rng=generator(seed),
-            **no_drop,
-        )
-    )
-    returns |= {f"d0{k}": {"item": ["grads0", k]} for k in keys}
-    returns["loss0"] = var("loss0")
+        v = _unit(rng, inputs[k])
+        inputs[f"{k}+"], inputs[f"{k}-"] = inputs[k] + h * v, inputs[k] - h * v
     for k in keys:
-        v = _unit(rng, params[k]) / np.sqrt(len(keys))
-        inputs[f"{k}@+"], inputs[f"{k}@-"] = params[k] + h * v, params[k] - h * v
-    for sign in "+-":
-        plan.append(let(f"params0{sign}", _params_expr(keys, {k: f"{k}@{sign}" for k in keys})))
-        plan.append(
-            call(
-                "mlp_loss",
-                var(f"params0{sign}"),
-                given("X"),
-                given("y"),
-                out=[f"loss0{sign}", f"grads0{sign}"],
-                rng=generator(seed),
-                **no_drop,
-            )
-        )
-        returns[f"loss0{sign}"] = var(f"loss0{sign}")
-
-    def reference_loss(lam_: float) -> np.float64:
-        loss, _ = reference.mlp_loss(
-            _copy(params),
-            X.copy(),
-            y.copy(),
-            lam=lam_,
-            mode="train",
-            bn_params=_bn_copies(inputs, hidden),
-        )
-        return np.float64(loss)
-
-    return Case(
-        name=_describe(
-            n, dims, True, f"λ={lam:g}, p_drop={p_drop}, one generator seed for every call"
-        )
-        + ": gradients vs finite differences of your own loss",
-        plan=plan,
-        returns=returns,
-        inputs=inputs,
-        # the gate: the loss with dropout off must be the reference's, or a catalogued mistake
-        expected={"loss": reference_loss(lam), "data_loss": reference_loss(0.0)},
-        params={
-            "kind": "gradcheck",
-            "lam": lam,
-            "p_drop": p_drop,
-            "keys": ",".join(keys),
-            "h": h,
-            "n": n,
-            "big_scores": False,
-        },
-    )
+        v = _unit(rng, inputs[k]) / np.sqrt(len(keys))
+        inputs[f"{k}@+"], inputs[f"{k}@-"] = inputs[k] + h * v, inputs[k] - h * v
+    return inputs
 
 
-def _bn_layer_case(rng, reference, n, d, mode) -> Case:
-    """The pasted batch-norm layer, forward and backward, against the reference."""
-    X = 5.0 + 3.0 * rng.standard_normal((n, d))
+def make_bn_layer(rng, n, d, **_) -> dict:
     gamma = rng.uniform(0.5, 2.0, d) * rng.choice([-1.0, 1.0], d)
     beta = rng.uniform(0.3, 1.5, d) * rng.choice([-1.0, 1.0], d)
-    dout = rng.standard_normal((n, d))
     rm, rv = _running(rng, d)
-    inputs = {"x": X, "gamma": gamma, "beta": beta, "dout": dout, "rm": rm, "rv": rv}
-    bn_param = {
-        "mode": mode,
-        "eps": BN_EPS,
-        "momentum": BN_MOMENTUM,
-        "running_mean": rm.copy(),
-        "running_var": rv.copy(),
+    x = 5.0 + 3.0 * rng.standard_normal((n, d))
+    return {
+        "x": x,
+        "gamma": gamma,
+        "beta": beta,
+        "dout": rng.standard_normal((n, d)),
+        "rm": rm,
+        "rv": rv,
     }
-    out, cache = reference.batchnorm_forward(X.copy(), gamma.copy(), beta.copy(), bn_param)
-    dx, dgamma, dbeta = reference.batchnorm_backward(dout.copy(), cache)
-    return Case(
-        name=f"batchnorm_forward and batchnorm_backward, {mode} mode: x of shape ({n}, {d})",
-        plan=[
-            let(
-                "bn",
-                {
-                    "dict": {
-                        "mode": mode,
-                        "eps": BN_EPS,
-                        "momentum": BN_MOMENTUM,
-                        "running_mean": given("rm"),
-                        "running_var": given("rv"),
-                    }
-                },
-            ),
-            call(
-                "batchnorm_forward",
-                given("x"),
-                given("gamma"),
-                given("beta"),
-                var("bn"),
-                out=["out", "cache"],
-            ),
-            call("batchnorm_backward", given("dout"), var("cache"), out=["dx", "dgamma", "dbeta"]),
-        ],
-        returns={
-            "out": var("out"),
-            "dx": var("dx"),
-            "dgamma": var("dgamma"),
-            "dbeta": var("dbeta"),
-            "running_mean": {"item": ["bn", "running_mean"]},
-            "running_var": {"item": ["bn", "running_var"]},
-        },
-        inputs=inputs,
-        expected={
-            "out": out,
-            "dx": dx,
-            "dgamma": dgamma,
-            "dbeta": dbeta,
-            "running_mean": bn_param["running_mean"],
-            "running_var": bn_param["running_var"],
-        },
-        params={"kind": "layer_batchnorm", "mode": mode},
+
+
+def make_dropout_layer(rng, n, d, **_) -> dict:
+    """Activations bounded away from 0 with mixed signs (out/x reveals the mask and scale)."""
+    x = rng.uniform(0.5, 3.0, (n, d)) * rng.choice([-1.0, 1.0], (n, d))
+    return {"x": x, "dout": rng.standard_normal((n, d))}
+
+
+# --------------------------------------------------------------------------- plans
+def _bn_param(mode: str, rm: str, rv: str) -> dict:
+    entries = {"mode": mode, "eps": BN_EPS, "momentum": BN_MOMENTUM}
+    return {"dict": entries | {"running_mean": given(rm), "running_var": given(rv)}}
+
+
+def _setup(s, replace_keys: dict | None = None, fresh: bool = False) -> list[dict]:
+    """bn_params as a trainer leaves them (mode "train"; ``fresh``: new ones, no statistics),
+    then ``params`` (``replace_keys``: array name -> input name)."""
+    steps = []
+    if s["bn"]:
+        hidden = range(1, s["hidden"] + 1)
+        for i in hidden:
+            value = {"dict": {"mode": "train"}} if fresh else _bn_param("train", f"rm{i}", f"rv{i}")
+            steps.append(let(f"bn{i}", value))
+        steps.append(let("bn_params", {"list": [var(f"bn{i}") for i in hidden]}))
+    return steps + [_params("params", s, replace_keys)]
+
+
+def _params(name: str, s, replace_keys: dict | None = None) -> dict:
+    replace_keys = replace_keys or {}
+    keys = s["keys"].split(",")
+    return let(name, {"dict": {k: given(replace_keys.get(k, k)) for k in keys}})
+
+
+def _mlp(s, out, *, params="params", X="X", y=True, p_drop=0.0, lam=0.0, mode="train", seed=None):
+    kwargs = {"p_drop": p_drop, "lam": lam, "mode": mode}
+    if s["bn"]:
+        kwargs["bn_params"] = var("bn_params")
+    if seed is not None:
+        kwargs["rng"] = generator(seed)
+    args = [var(params), given(X)] + ([given("y")] if y else [])
+    return call("mlp_loss", *args, out=out, **kwargs)
+
+
+def _statistics(s) -> dict:
+    """The running statistics left in the given bn_params."""
+    returns = {}
+    for i in range(1, s["hidden"] + 1):
+        returns[f"rm{i}"] = {"item": [f"bn{i}", "running_mean"]}
+        returns[f"rv{i}"] = {"item": [f"bn{i}", "running_var"]}
+    return returns
+
+
+def plan_dropout_test(s):
+    calls = [
+        _mlp(s, name, y=False, p_drop=s["p_drop"], mode="test", seed=seed)
+        for name, seed in (("scores_a", s["seed"]), ("scores_b", s["seed2"]))
+    ]
+    return _setup(s) + calls
+
+
+def plan_bn_test(s, mode="test", fresh=False):
+    return _setup(s, fresh=fresh) + [
+        _mlp(s, "scores", y=False, mode=mode),
+        _mlp(s, "scores_head", X="X_head", y=False, mode=mode),
+    ]
+
+
+def plan_bn_train(s):
+    return _setup(s) + [_mlp(s, "scores", y=False, seed=1)]
+
+
+def plan_loss(s):
+    return _setup(s) + [_mlp(s, ["loss", "grads"], lam=s["lam"], seed=2)]
+
+
+def plan_gradcheck(s):
+    keys, seed, p, lam = s["keys"].split(","), s["seed"], s["p_drop"], s["lam"]
+    plan = _setup(s) + [
+        _mlp(s, ["loss", "grads"], p_drop=p, lam=lam, seed=seed),
+        _mlp(s, ["loss_again", "grads_again"], p_drop=p, lam=lam, seed=seed),
+    ]
+    for k in keys:
+        for sign in "+-":
+            plan.append(_params(f"params{sign}{k}", s, {k: f"{k}{sign}"}))
+            out = [f"loss{sign}{k}", f"grads{sign}{k}"]
+            plan.append(_mlp(s, out, params=f"params{sign}{k}", p_drop=p, lam=lam, seed=seed))
+    # the same along one direction in all parameters at once, with dropout off (a diagnosis)
+    plan.append(_mlp(s, ["loss0", "grads0"], lam=lam, seed=seed))
+    for sign in "+-":
+        plan.append(_params(f"params0{sign}", s, {k: f"{k}@{sign}" for k in keys}))
+        out = [f"loss0{sign}", f"grads0{sign}"]
+        plan.append(_mlp(s, out, params=f"params0{sign}", lam=lam, seed=seed))
+    return plan
+
+
+def returns_gradcheck(s):
+    keys = s["keys"].split(",")
+    returns = {"loss": var("loss"), "loss_again": var("loss_again"), "loss0": var("loss0")}
+    returns |= {f"d{k}": {"item": ["grads", k]} for k in keys}
+    returns |= {f"d0{k}": {"item": ["grads0", k]} for k in keys}
+    for k in keys:
+        returns |= {f"loss{sign}{k}": var(f"loss{sign}{k}") for sign in "+-"}
+    return returns | {f"loss0{sign}": var(f"loss0{sign}") for sign in "+-"}
+
+
+def plan_bn_layer(s):
+    return [
+        let("bn", _bn_param(s["mode"], "rm", "rv")),
+        call(
+            "batchnorm_forward",
+            given("x"),
+            given("gamma"),
+            given("beta"),
+            var("bn"),
+            out=["out", "cache"],
+        ),
+        call("batchnorm_backward", given("dout"), var("cache"), out=["dx", "dgamma", "dbeta"]),
+    ]
+
+
+def plan_dropout_layer(s):
+    forward = call(
+        "dropout_forward",
+        var("x"),
+        s["p_drop"],
+        mode=s["mode"],
+        rng=generator(s["seed"]),
+        out=["out", "cache"],
     )
+    plan = [let("x", given("x")), forward]
+    if s.get("backward"):
+        plan.append(call("dropout_backward", given("dout"), var("cache"), out="dx"))
+    return plan
 
 
-# --------------------------------------------------------------------------- builders
-def build_layers(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    test_mode = dropout_checks._forward_case(rng, 8, 20, 0.3, "")
-    test_mode.plan[1]["kwargs"]["mode"] = "test"
-    test_mode.name = "dropout_forward, test mode: x of shape (8, 20), p_drop=0.3"
-    forward = dropout_checks._forward_case(rng, 60, 120, 0.3, "dropout_forward, train mode")
-    backward = dropout_checks._backward_case(rng, 30, 40, 0.3, "train")
-    for case, kind in ((test_mode, "test"), (forward, "forward"), (backward, "backward")):
-        case.params["kind"] = f"layer_dropout_{kind}"
-    return [
-        test_mode,
-        forward,
-        backward,
-        _bn_layer_case(rng, reference, 8, 5, "train"),
-        _bn_layer_case(rng, reference, 6, 4, "test"),
-    ]
+# --------------------------------------------------------------------------- trusted extras
+def _rerun(case: Case, reference, plan, returns) -> dict:
+    """The reference's returns of a variant of ``case``'s plan, at the same inputs."""
+    return expected_by_plan(reference, ("mlp_loss",), replace(case, plan=plan, returns=returns))
 
 
-def build_scores(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    return [
-        _scores_dropout_test_case(rng, reference, 8, [6, 7, 5, 4], 0.3),
-        _scores_bn_test_case(rng, reference, 10, [6, 7, 5, 4], 3),
-        _scores_bn_train_case(rng, reference, 9, [5, 6, 7, 3]),
-    ]
+def derive_bn_test(case: Case, reference) -> dict:
+    """What the catalogued test-mode mistakes give: the batch's own statistics, and new
+    bn_params with the default running statistics (mean 0, variance 1)."""
+    s, returns = case.params, {"scores": var("scores")}
+    batch = _rerun(case, reference, plan_bn_test(s, mode="train"), returns)
+    default = _rerun(case, reference, plan_bn_test(s, fresh=True), returns)
+    return {"batch_stats": batch["scores"], "default_stats": default["scores"]}
 
 
-def build_loss(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    return [
-        _loss_grad_case(rng, reference, 8, [6, 7, 5, 4], False, 0.0, what="loss", big_scores=True),
-        _loss_grad_case(rng, reference, 8, [6, 7, 5, 4], False, 0.1, what="loss"),
-        _loss_grad_case(rng, reference, 10, [5, 6, 7, 3], True, 0.07, what="loss"),
-    ]
+def derive_data(case: Case, reference) -> dict:
+    """The data loss and its gradients alone (λ = 0), for the penalty's mistakes."""
+    s = {**case.params, "lam": 0.0}
+    keys = s["keys"].split(",")
+    returns = {"loss": var("loss")} | {f"d{k}": {"item": ["grads", k]} for k in keys}
+    data = _rerun(case, reference, plan_loss(s), returns)
+    return {f"data_{name}": value for name, value in data.items()}
 
 
-def build_gradients(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    return [
-        _loss_grad_case(rng, reference, 8, [6, 7, 5, 4], False, 0.1, what="grads"),
-        _loss_grad_case(rng, reference, 10, [5, 6, 7, 3], True, 0.07, what="grads"),
-    ]
-
-
-def build_gradcheck(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    return [_gradcheck_case(rng, reference, [6, 7, 5, 4], 0.3, 0.05)]
-
-
-def _hidden_dims(rng) -> list[int]:
-    n_hidden = int(rng.integers(2, 4))
-    return (
-        [int(rng.integers(4, 9))]
-        + [int(w) for w in rng.integers(4, 10, n_hidden)]
-        + [int(rng.integers(3, 6))]
-    )
-
-
-def build_hidden_forward(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(8, 16))
-    return [
-        _scores_dropout_test_case(
-            rng, reference, n, _hidden_dims(rng), float(rng.choice([0.2, 0.4, 0.6]))
-        ),
-        _scores_bn_test_case(rng, reference, n, _hidden_dims(rng), int(rng.integers(1, 4))),
-        _scores_bn_train_case(rng, reference, n, _hidden_dims(rng)),
-        _loss_grad_case(
-            rng, reference, n, _hidden_dims(rng), True, float(rng.uniform(0.05, 0.2)), what="loss"
-        ),
-    ]
-
-
-def build_hidden_backward(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(8, 16))
-    return [
-        _loss_grad_case(
-            rng, reference, n, _hidden_dims(rng), False, float(rng.uniform(0.05, 0.2)), what="grads"
-        ),
-        _loss_grad_case(
-            rng, reference, n, _hidden_dims(rng), True, float(rng.uniform(0.05, 0.2)), what="grads"
-        ),
-        _gradcheck_case(
-            rng,
-            reference,
-            _hidden_dims(rng),
-            float(rng.choice([0.2, 0.4])),
-            float(rng.uniform(0.05, 0.2)),
-        ),
-    ]
-
-
-# --------------------------------------------------------------------------- judging helpers
+# --------------------------------------------------------------------------- comparing
 def _error(answer: np.ndarray, expected: np.ndarray, floor: float = 0.0) -> float:
     """Largest difference relative to the largest entry (of either array, or ``floor``)."""
     if answer.size == 0:
@@ -722,7 +415,14 @@ def _scalar_error(answer: float, expected: float) -> float:
     return abs(answer - expected) / max(abs(expected), abs(answer), 1e-12)
 
 
-def _loss(outputs, name: str, notes: list, big_scores: bool = False) -> float:
+def _describe_error(error: float) -> str:
+    return (
+        f"error {error:.2e} > tolerance {VALUE_TOL:.0e} "
+        "(largest difference relative to the largest entry)"
+    )
+
+
+def _loss(outputs, name: str, notes: list, big_scores: bool = False, what: str = "loss") -> float:
     value = outputs.get(name)
     if big_scores and value is not None and value.array is not None and value.array.size == 1:
         if not np.all(np.isfinite(value.array)):
@@ -730,7 +430,7 @@ def _loss(outputs, name: str, notes: list, big_scores: bool = False) -> float:
                 f"the loss is {value.array.reshape(-1)[0]} for scores near 800",
                 ("capstone.softmax_overflow",),
             )
-    return as_scalar(value, "loss", notes)
+    return as_scalar(value, what, notes)
 
 
 def _gradients(case: Case, outputs, prefix: str, notes: list) -> dict[str, np.ndarray]:
@@ -746,34 +446,151 @@ def _gradients(case: Case, outputs, prefix: str, notes: list) -> dict[str, np.nd
     return grads
 
 
+# --------------------------------------------------------------------------- loss mistakes
+def _group(key: str) -> str:
+    if key.startswith("W"):
+        return "W"
+    return "b" if key.startswith("b") and not key.startswith("beta") else "bn"
+
+
+@dataclass(frozen=True)
+class LossMistake:
+    """A catalogued mistake of the loss: ``scale`` × data loss + ``penalty``, whose exact
+    gradient is ``scale`` × data gradient + ``extra[k]`` (analytic, from the parameters)."""
+
+    misconception: str
+    description: str
+    scale: float
+    penalty: float
+    extra: dict
+    per_key: bool = True  # named for a single gradient array too (not "every parameter")
+
+    def loss(self, data: float) -> float:
+        return self.scale * data + self.penalty
+
+    def gradient(self, key: str, data: np.ndarray) -> np.ndarray:
+        return self.scale * data + self.extra[key]
+
+
+def loss_mistakes(case: Case) -> list[LossMistake]:
+    """The right loss first, then every catalogued mistake of it that differs from the right
+    loss at this case (a mistake that does not change the loss here cannot be named)."""
+    keys, lam, n = case.params["keys"].split(","), case.params["lam"], case.params["n"]
+    p = {k: case.inputs[k] for k in keys}
+    sq = {
+        g: sum(float(np.sum(p[k] ** 2)) for k in keys if _group(k) == g) for g in ("W", "b", "bn")
+    }
+    norms = {k: float(np.linalg.norm(p[k])) for k in keys if _group(k) == "W"}
+    pen = 0.5 * lam * sq["W"]
+
+    def terms(groups=("W",), w_factor=1.0, w_term=None) -> dict:
+        out = {}
+        for k in keys:
+            g = _group(k)
+            if g == "W":
+                out[k] = w_factor * lam * p[k] if w_term is None else w_term(k)
+            else:
+                out[k] = lam * p[k] if g in groups else np.zeros_like(p[k])
+        return out
+
+    total = np.sqrt(sq["W"])
+    mistakes = [
+        LossMistake("", "the right loss", 1.0, pen, terms()),
+        LossMistake(
+            PENALTY_HALF, "the penalty is λ·Σ‖W‖² (no ½)", 1.0, 2 * pen, terms(w_factor=2.0)
+        ),
+        LossMistake(
+            PENALTY_SQRT,
+            "the penalty uses the norms, not their squares",
+            1.0,
+            0.5 * lam * sum(norms.values()),
+            terms(w_term=lambda k: 0.5 * lam * p[k] / norms[k]),
+        ),
+        LossMistake(
+            PENALTY_SQRT,
+            "the penalty uses the norms, not their squares",
+            1.0,
+            0.5 * lam * total,
+            terms(w_term=lambda k: 0.5 * lam * p[k] / total),
+        ),
+        LossMistake(
+            "capstone.penalty_on_biases",
+            "the penalty includes the biases",
+            1.0,
+            pen + 0.5 * lam * sq["b"],
+            terms(("W", "b")),
+        ),
+        LossMistake(
+            "capstone.penalty_on_bn_params",
+            "the penalty includes γ and β",
+            1.0,
+            pen + 0.5 * lam * sq["bn"],
+            terms(("W", "bn")),
+        ),
+        LossMistake(
+            "capstone.batch_mean_missing",
+            "the data loss is summed over the batch, not averaged",
+            float(n),
+            pen,
+            terms(),
+        ),
+    ]
+    if sq["bn"]:
+        every = pen + 0.5 * lam * (sq["b"] + sq["bn"])
+        for mid in ("capstone.penalty_on_biases", "capstone.penalty_on_bn_params"):
+            mistakes.append(
+                LossMistake(
+                    mid,
+                    "the penalty includes every parameter",
+                    1.0,
+                    every,
+                    terms(("W", "b", "bn")),
+                    per_key=False,
+                )
+            )
+    data = float(case.expected["data_loss"])
+    right = mistakes[0].loss(data)
+    return [mistakes[0]] + [
+        m for m in mistakes[1:] if _scalar_error(m.loss(data), right) > 10 * VALUE_TOL
+    ]
+
+
+def _loss_verdict(case: Case, loss: float, expected: float) -> tuple[float, list[LossMistake]]:
+    """The loss's relative error and the catalogued mistakes it matches (none when right)."""
+    floor = BIG_SCORES_FLOOR if case.params.get("big_scores") else 0.0
+    # scores near 800 are rounded by up to ulp(800) = 6e-5 in float32 (a correct float32 answer
+    # is off by up to 5e-5 on many salts): there the error is relative to the scores' size
+    error = abs(loss - expected) / max(abs(expected), abs(loss), floor, 1e-12)
+    if error <= VALUE_TOL:
+        return error, []
+    data = float(case.expected["data_loss"])
+    found = [m for m in loss_mistakes(case)[1:] if _scalar_error(loss, m.loss(data)) <= VALUE_TOL]
+    return error, found
+
+
+def _carried_message(mistake: LossMistake, what: str) -> str:
+    return (
+        f"your loss matches {mistake.description} [{mistake.misconception}], which is charged "
+        f"in {LOSS_CHECK}; {what}, so they keep their points (errors carried forward)"
+    )
+
+
 # --------------------------------------------------------------------------- judges
-def judge_layers(case: Case, outputs) -> CaseResult:
-    kind = case.params["kind"]
-    if kind == "layer_dropout_test":
-        return dropout_checks.judge_test_mode(case, outputs)
-    if kind == "layer_dropout_forward":
-        return dropout_checks.judge_train_forward(case, outputs)
-    if kind == "layer_dropout_backward":
-        return dropout_checks.judge_backward(case, outputs)
-    notes: list[str] = []
-    problems = []
-    for name in ("out", "dx", "dgamma", "dbeta", "running_mean", "running_var"):
-        expected = case.expected[name]
-        answer = as_array(outputs.get(name), name, expected.shape, notes)
-        error = _error(answer, expected)
-        if error > VALUE_TOL:
-            problems.append(f"{name} (error {error:.1e})")
-    if problems:
-        raise Mismatch(
-            "your batch norm from notebook 03 differs from the expected one in "
-            + ", ".join(problems)
-            + f" (tolerance {VALUE_TOL:.0e}): run notebook 03's checks on it, fix it, paste it again"
+def judge_bn_layer(case: Case, got) -> CaseResult:
+    result = compare(tol=VALUE_TOL, error=_error)(case, got)
+    if not result.passed and "differ" in result.message:
+        result.message = (
+            f"your batch norm from notebook 03: {result.message}; run notebook 03's checks on "
+            "it, fix it, paste it again"
         )
-    return CaseResult(case.name, True, "the same batch norm as notebook 03", notes=tuple(notes))
+    elif result.passed:
+        result.message = "the same batch norm as notebook 03"
+    return result
 
 
-def _judge_dropout_test(case, outputs, notes) -> str:
-    expected = case.expected["scores"]
+def judge_dropout_test(case: Case, outputs) -> CaseResult:
+    notes: list[str] = []
+    expected = case.expected["scores_a"]
     a = as_array(outputs.get("scores_a"), "scores (first call)", expected.shape, notes)
     b = as_array(outputs.get("scores_b"), "scores (second call)", expected.shape, notes)
     if _error(a, b) > VALUE_TOL:
@@ -785,14 +602,13 @@ def _judge_dropout_test(case, outputs, notes) -> str:
     error = _error(a, expected)
     if error > VALUE_TOL:
         raise Mismatch(f"test-mode scores are off: {_describe_error(error)}")
-    return "test-mode scores are deterministic and right"
+    return CaseResult(
+        case.name, True, "test-mode scores are deterministic and right", notes=tuple(notes)
+    )
 
 
-def _describe_error(error: float) -> str:
-    return f"error {error:.2e} > tolerance {VALUE_TOL:.0e} (largest difference relative to the largest entry)"
-
-
-def _judge_bn_test(case, outputs, notes) -> str:
+def judge_bn_test(case: Case, outputs) -> CaseResult:
+    notes: list[str] = []
     expected = case.expected["scores"]
     head = case.params["head"]
     scores = as_array(outputs.get("scores"), "scores", expected.shape, notes)
@@ -802,8 +618,7 @@ def _judge_bn_test(case, outputs, notes) -> str:
         (head, expected.shape[1]),
         notes,
     )
-    problems, diagnosis = [], []
-    changed = []
+    problems, diagnosis, changed = [], [], []
     for i in range(1, case.params["hidden"] + 1):
         for name, label in ((f"rm{i}", "running_mean"), (f"rv{i}", "running_var")):
             value = outputs.get(name)
@@ -835,156 +650,85 @@ def _judge_bn_test(case, outputs, notes) -> str:
         diagnosis.append("capstone.bn_train_at_test" if diagnosis else "bn.running_updated_in_test")
     if problems:
         raise Mismatch("; ".join(problems), tuple(dict.fromkeys(diagnosis)))
-    return "running statistics used, independent of the batch, left unchanged"
+    message = "running statistics used, independent of the batch, left unchanged"
+    return CaseResult(case.name, True, message, notes=tuple(notes))
 
 
-def _judge_bn_train(case, outputs, notes) -> str:
-    expected = case.expected["scores"]
-    scores = as_array(outputs.get("scores"), "scores", expected.shape, notes)
-    problems, diagnosis = [], []
-    error = _error(scores, expected)
-    if error > VALUE_TOL:
-        problems.append(f"train-mode scores are off: {_describe_error(error)}")
-    unchanged, wrong = [], []
-    for i in range(1, case.params["hidden"] + 1):
-        for name, label in ((f"rm{i}", "running_mean"), (f"rv{i}", "running_var")):
-            value = outputs.get(name)
-            answer = as_array(
-                value, f"layer {i}'s bn_param[{label!r}]", case.inputs[name].shape, notes
-            )
-            if np.allclose(answer, case.inputs[name], rtol=1e-12, atol=0):
-                unchanged.append(f"layer {i}'s {label}")
-            elif _error(answer, case.expected[name]) > VALUE_TOL:
-                wrong.append(f"layer {i}'s {label}")
-    if unchanged:
-        problems.append(
-            "after a training call, " + ", ".join(unchanged) + " in the bn_params you were given "
-            "did not change"
-        )
-        diagnosis.append("capstone.bn_state_lost")
-    if wrong:
-        problems.append(", ".join(wrong) + " changed, but not to the expected running average")
-    if problems:
-        raise Mismatch("; ".join(problems), tuple(diagnosis))
-    return "batch statistics used, running statistics updated in the given bn_params"
-
-
-def _penalties(case: Case) -> dict[str, float]:
-    keys = case.params["keys"].split(",")
-    groups = {"W": 0.0, "b": 0.0, "bn": 0.0, "norms": 0.0}
-    for k in keys:
-        square = float(np.sum(case.inputs[k] ** 2))
-        if k.startswith("W"):
-            groups["W"] += square
-            groups["norms"] += np.sqrt(square)
-        elif k.startswith("b") and not k.startswith("beta"):
-            groups["b"] += square
-        else:
-            groups["bn"] += square
-    return groups
-
-
-def _judge_loss(case, outputs, notes) -> str:
-    loss = _loss(outputs, "loss", notes, case.params["big_scores"])
-    expected, data = float(case.expected["loss"]), float(case.expected["data_loss"])
-    # scores near 800 are rounded by up to ulp(800) = 6e-5 in float32 (a correct float32 answer
-    # is off by up to 5e-5 on many salts): there the error is relative to the scores' size
-    floor = BIG_SCORES_FLOOR if case.params["big_scores"] else 0.0
-    error = abs(loss - expected) / max(abs(expected), abs(loss), floor, 1e-12)
-    if error <= VALUE_TOL:
-        return f"loss {loss:.6g}"
-    lam, n = case.params["lam"], case.params["n"]
-    sq = _penalties(case)
-    pen = 0.5 * lam * sq["W"]
-    variants = [
-        (PENALTY_HALF, "the penalty is λ·Σ‖W‖² (no ½)", data + 2 * pen),
-        (
-            PENALTY_SQRT,
-            "the penalty uses the norms, not their squares",
-            data + 0.5 * lam * sq["norms"],
-        ),
-        (
-            PENALTY_SQRT,
-            "the penalty uses the norms, not their squares",
-            data + 0.5 * lam * np.sqrt(sq["W"]),
-        ),
-        (
-            "capstone.penalty_on_biases",
-            "the penalty includes the biases",
-            data + pen + 0.5 * lam * sq["b"],
-        ),
-        (
-            "capstone.penalty_on_bn_params",
-            "the penalty includes γ and β",
-            data + pen + 0.5 * lam * sq["bn"],
-        ),
-        (
-            "capstone.batch_mean_missing",
-            "the data loss is summed over the batch, not averaged",
-            n * data + pen,
-        ),
+def judge_bn_train(case: Case, got) -> CaseResult:
+    """Scores and the running statistics left in the given bn_params, against the reference;
+    statistics left as they were name ``capstone.bn_state_lost``."""
+    stats = [
+        (f"{s}{i}", f"layer {i}'s bn_param[{label!r}]")
+        for i in range(1, case.params["hidden"] + 1)
+        for s, label in (("rm", "running_mean"), ("rv", "running_var"))
     ]
-    if sq["bn"]:
-        both = data + pen + 0.5 * lam * (sq["b"] + sq["bn"])
-        variants += [
-            ("capstone.penalty_on_biases", "the penalty includes every parameter", both),
-            ("capstone.penalty_on_bn_params", "the penalty includes every parameter", both),
-        ]
-    found = {
-        mid: text
-        for mid, text, value in variants
-        if _scalar_error(value, expected) > 10 * VALUE_TOL
-        and _scalar_error(loss, value) <= VALUE_TOL
-    }
+    lost = Variant(
+        "capstone.bn_state_lost",
+        "the statistics you were given, unchanged after a training call",
+        {name: case.inputs[name] for name, _ in stats},
+    )
+    judge = compare(tol=VALUE_TOL, error=_error, labels=dict(stats), variants=lambda _: [lost])
+    return judge(case, got)
+
+
+def judge_loss(case: Case, outputs) -> CaseResult:
+    notes: list[str] = []
+    loss = _loss(outputs, "loss", notes, case.params["big_scores"])
+    expected = float(case.expected["loss"])
+    error, found = _loss_verdict(case, loss, expected)
+    if error <= VALUE_TOL:
+        return CaseResult(case.name, True, f"loss {loss:.6g}", notes=tuple(notes))
     message = (
         f"loss {loss:.6g}, expected {expected:.6g} (relative error {error:.1e} > {VALUE_TOL:.0e})"
     )
     if found:
-        message += ": " + "; ".join(dict.fromkeys(found.values()))
-    elif lam and _scalar_error(loss, data) <= VALUE_TOL:
+        message += ": " + "; ".join(dict.fromkeys(m.description for m in found))
+    elif case.params["lam"] and _scalar_error(loss, float(case.expected["data_loss"])) <= VALUE_TOL:
         message += ": that is the data loss alone, without the penalty (λ/2)·Σ‖W_l‖²"
-    raise Mismatch(message, tuple(found))
+    raise Mismatch(message, tuple(dict.fromkeys(m.misconception for m in found)))
 
 
-def _judge_grads(case, outputs, notes) -> str:
+def judge_grads(case: Case, outputs) -> CaseResult:
+    """Every gradient against the reference; errors carried forward: a loss that is a
+    catalogued mistake (charged in capstone_loss) with the exact gradients of that mistaken
+    loss keeps the points (both verdicts are stored)."""
+    notes: list[str] = []
     keys = case.params["keys"].split(",")
-    lam, n = case.params["lam"], case.params["n"]
     grads = _gradients(case, outputs, "d", notes)
     expected = {k: case.expected[f"d{k}"] for k in keys}
+    data = {k: case.expected[f"data_d{k}"] for k in keys}
     floor = max(float(np.abs(g).max()) for g in expected.values())
     errors = {k: _error(grads[k], expected[k], floor) for k in keys}
     wrong = [k for k in keys if errors[k] > GRAD_TOL]
     if not wrong:
-        return "every gradient matches, max error " + f"{max(errors.values()):.1e}"
-    variants = {}
-    for k in keys:
-        data, p = case.expected[f"data_d{k}"], case.inputs[k]
-        if k.startswith("W"):
-            variants[k] = [
-                (PENALTY_HALF, "λ·W counted twice", data + 2 * lam * p),
-                ("capstone.penalty_grad_missing", "no λ·W term", data),
-                (
-                    "capstone.batch_mean_missing",
-                    "data gradient N times too large",
-                    n * data + lam * p,
-                ),
-            ]
-        elif k.startswith("b") and not k.startswith("beta"):
-            variants[k] = [
-                ("capstone.penalty_on_biases", "a λ·b term", data + lam * p),
-                ("capstone.batch_mean_missing", "N times too large", n * data),
-            ]
-        else:
-            variants[k] = [
-                ("capstone.penalty_on_bn_params", "a λ·γ or λ·β term", data + lam * p),
-                ("capstone.batch_mean_missing", "N times too large", n * data),
-            ]
+        message = f"every gradient matches, max error {max(errors.values()):.1e}"
+        return CaseResult(case.name, True, message, notes=tuple(notes))
+    try:
+        loss = as_scalar(outputs.get("loss"), "loss", [])
+    except Mismatch:
+        loss = None
+    if loss is not None:
+        for mistake in _loss_verdict(case, loss, float(case.expected["loss"]))[1]:
+            if all(_error(grads[k], mistake.gradient(k, data[k]), floor) <= GRAD_TOL for k in keys):
+                message = _carried_message(mistake, "these gradients are exact for your loss")
+                return CaseResult(
+                    case.name,
+                    False,
+                    message,
+                    notes=tuple(notes),
+                    carried_forward=True,
+                    charged_in=LOSS_CHECK,
+                )
+    mistakes = [m for m in loss_mistakes(case)[1:] if m.per_key]
     found: dict[str, str] = {}
     details = []
-    for k in wrong:
+    for k in wrong:  # the gradient's own mistakes (its loss being right)
+        candidates = [(m.misconception, m.description, m.gradient(k, data[k])) for m in mistakes]
+        if _group(k) == "W":
+            candidates.append(("capstone.penalty_grad_missing", "no λ·W term", data[k]))
         explained = [
             (mid, text)
-            for mid, text, value in variants[k]
+            for mid, text, value in candidates
             if _error(value, expected[k], floor) > 10 * GRAD_TOL
             and _error(grads[k], value, floor) <= GRAD_TOL
         ]
@@ -1000,21 +744,30 @@ def _judge_grads(case, outputs, notes) -> str:
     )
 
 
-def _judge_gradcheck(case, outputs, notes) -> str:
+def judge_gradcheck(case: Case, outputs) -> CaseResult:
+    """Gradients against finite differences of the student's own loss, dropout on (see the
+    module docstring), behind a gate: the loss with dropout off must be the right one or a
+    catalogued mistake of it. With such a mistake (charged in capstone_loss), gradients that
+    agree with the finite differences of that loss are carried forward; gradients right for the
+    correct loss (the finite differences with the mistake's analytic part taken out) pass."""
+    notes: list[str] = []
     keys = case.params["keys"].split(",")
     h, lam = case.params["h"], case.params["lam"]
     # The gate (issue 10): agreeing with finite differences of your own loss proves nothing if
-    # that loss is degenerate (a constant with zero gradients agrees perfectly). With dropout off
-    # the loss must be the reference's or one of the catalogued mistakes (charged elsewhere).
-    try:
-        _judge_loss(case, {"loss": outputs.get("loss0")}, notes)
-    except Mismatch as exc:
-        if not exc.diagnosis:
-            raise Mismatch(
-                "with p_drop=0 your loss is not the mean cross-entropy plus the penalty ("
-                + exc.message
-                + "), so agreeing with finite differences of it proves nothing about the gradients"
-            ) from None
+    # that loss is degenerate (a constant with zero gradients agrees perfectly).
+    loss0 = _loss(outputs, "loss0", notes, what="loss with p_drop=0")
+    expected0 = float(case.expected["loss0"])
+    error0, found = _loss_verdict(case, loss0, expected0)
+    if error0 > VALUE_TOL and not found:
+        extra = ""
+        if lam and _scalar_error(loss0, float(case.expected["data_loss"])) <= VALUE_TOL:
+            extra = ": that is the data loss alone, without the penalty (λ/2)·Σ‖W_l‖²"
+        raise Mismatch(
+            "with p_drop=0 your loss is not the mean cross-entropy plus the penalty (loss "
+            f"{loss0:.6g}, expected {expected0:.6g}, relative error {error0:.1e}{extra}), so "
+            "agreeing with finite differences of it proves nothing about the gradients"
+        )
+    mistake = found[0] if found else None
     loss = as_scalar(outputs.get("loss"), "loss", notes)
     again = as_scalar(outputs.get("loss_again"), "loss (second call)", notes)
     if _scalar_error(again, loss) > 1e-9:
@@ -1026,49 +779,67 @@ def _judge_gradcheck(case, outputs, notes) -> str:
         )
     grads = _gradients(case, outputs, "d", notes)
     atol = FD_ATOL * max(1.0, abs(loss))
-    n = case.inputs["X"].shape[0]
+    mistakes = loss_mistakes(case)
+    right = mistakes[0]
 
     def disagreement(analytic: float, numeric: float) -> float:
         return abs(analytic - numeric) / (FD_RTOL * (abs(analytic) + abs(numeric)) + atol)
 
-    bad, diagnosis = [], []
+    own, corrected, diagnosis = [], [], []
     for k in keys:
         step = (case.inputs[f"{k}+"] - case.inputs[f"{k}-"]) / 2.0  # h·v
         analytic = float(np.sum(grads[k] * step)) / h
         plus = as_scalar(outputs.get(f"loss+{k}"), f"loss at {k} + h·v", notes)
         minus = as_scalar(outputs.get(f"loss-{k}"), f"loss at {k} - h·v", notes)
         numeric = (plus - minus) / (2.0 * h)
-        if disagreement(analytic, numeric) > 1.0:
-            bad.append(f"{k}: grads say {analytic:.6g}, finite differences {numeric:.6g}")
-            p = case.inputs[k]
-            penalty_step = lam * float(np.sum(p * step)) / h  # what a stray λ·param adds
-            if k.startswith("W"):
-                data_step = numeric - penalty_step
-                sqrt_step = 0.5 * lam * float(np.sum(p * step)) / (h * np.linalg.norm(p))
-                variants = [  # what the gradients would say with each mistake
-                    (PENALTY_HALF, numeric + penalty_step),
-                    ("capstone.penalty_grad_missing", data_step),
-                    (PENALTY_SQRT, data_step + penalty_step + (penalty_step - sqrt_step)),
-                    ("capstone.batch_mean_missing", n * data_step + penalty_step),
-                ]
-            else:
-                stray = "capstone.penalty_on_" + (
-                    "biases" if k.startswith("b") and not k.startswith("beta") else "bn_params"
-                )
-                variants = [
-                    (stray, numeric + penalty_step),
-                    ("capstone.batch_mean_missing", n * numeric),
-                ]
-            fits = [(disagreement(analytic, value), mid) for mid, value in variants]
+        if mistake is not None:  # the directional derivative of the right loss
+            data_step = (numeric - float(np.sum(mistake.extra[k] * step)) / h) / mistake.scale
+            if disagreement(analytic, data_step + float(np.sum(right.extra[k] * step)) / h) > 1.0:
+                corrected.append(k)
+        if disagreement(analytic, numeric) <= 1.0:
+            continue
+        own.append(f"{k}: grads say {analytic:.6g}, finite differences {numeric:.6g}")
+        # what the gradients would say with each mistake of theirs (the loss being right)
+        data_step = numeric - float(np.sum(right.extra[k] * step)) / h
+        fits = [
+            (
+                disagreement(analytic, m.scale * data_step + float(np.sum(m.extra[k] * step)) / h),
+                m.misconception,
+            )
+            for m in mistakes[1:]
+            if m.per_key
+        ]
+        if _group(k) == "W":
+            fits.append((disagreement(analytic, data_step), "capstone.penalty_grad_missing"))
+        if fits:
             best, mid = min(fits)
             if best <= 1.0:
                 diagnosis.append(mid)
-    if not bad:
-        return f"all {len(keys)} directional derivatives agree with finite differences (h={h:g})"
+    if mistake is not None and not corrected:
+        message = (
+            f"your loss matches {mistake.description} [{mistake.misconception}], charged in "
+            f"{LOSS_CHECK}; your gradients are right for the correct loss: all {len(keys)} "
+            "directional derivatives agree with finite differences of your loss once that "
+            "mistake's part is taken out"
+        )
+        return CaseResult(case.name, True, message, notes=tuple(notes))
+    if not own:
+        message = f"all {len(keys)} directional derivatives agree with finite differences (h={h:g})"
+        if mistake is None:
+            return CaseResult(case.name, True, message, notes=tuple(notes))
+        message = _carried_message(mistake, message + " of your own loss")
+        return CaseResult(
+            case.name,
+            False,
+            message,
+            notes=tuple(notes),
+            carried_forward=True,
+            charged_in=LOSS_CHECK,
+        )
     message = (
         "along a random direction v in each parameter array, Σ grads·v should equal "
         f"(J(θ + h v) − J(θ − h v)) / 2h with h = {h:g} (the same masks in every call): "
-        + "; ".join(bad)
+        + "; ".join(own)
     )
     # with dropout off: do the gradients agree along a direction in all parameters at once?
     grads0 = _gradients(case, outputs, "d0", notes)
@@ -1084,80 +855,289 @@ def _judge_gradcheck(case, outputs, notes) -> str:
     raise Mismatch(message, tuple(dict.fromkeys(diagnosis)))
 
 
-_JUDGES = {
-    "dropout_test": _judge_dropout_test,
-    "bn_test": _judge_bn_test,
-    "bn_train": _judge_bn_train,
-    "loss": _judge_loss,
-    "grads": _judge_grads,
-    "gradcheck": _judge_gradcheck,
-}
+# --------------------------------------------------------------------------- kinds
+def _describe(s, extra: str) -> str:
+    arch = " → ".join(s["dims"].split(","))
+    return f"{'BN' if s['bn'] else 'plain'} network {arch}, N={s['n']}, {extra}"
 
 
-def judge(case: Case, outputs) -> CaseResult:
-    """Every mlp_loss case: dispatch on the case's kind."""
-    notes: list[str] = []
-    message = _JUDGES[case.params["kind"]](case, outputs, notes)
-    return CaseResult(case.name, True, message, notes=tuple(notes))
+def _grads_returns(s) -> dict:
+    return {"loss": var("loss")} | {f"d{k}": {"item": ["grads", k]} for k in s["keys"].split(",")}
 
 
-def _check(check_id, title, points, hidden, functions, build, judge_=judge) -> Check:
-    return Check(
-        check_id, NOTEBOOK, title, points, hidden, functions, build, judge_, needs_reference=True
+def _dropout_layer_title(s) -> str:
+    shape = f"x of shape ({s['n']}, {s['d']}), p_drop={s['p_drop']}"
+    if s.get("backward"):
+        return f"backward, {s['mode']} mode: {shape}, random dout"
+    return f"dropout_forward, {s['mode']} mode: {shape}"
+
+
+DROPOUT = ("dropout_forward",)
+KINDS = [
+    Kind(
+        "layer_dropout_test",
+        DROPOUT,
+        make_dropout_layer,
+        plan_dropout_layer,
+        {"out": var("out"), "x_after": var("x")},
+        dropout_checks.judge_test_mode,
+        _dropout_layer_title,
+        reference=False,
+    ),
+    Kind(
+        "layer_dropout_forward",
+        DROPOUT,
+        make_dropout_layer,
+        plan_dropout_layer,
+        {"out": var("out"), "x_after": var("x")},
+        dropout_checks.judge_train_forward,
+        _dropout_layer_title,
+        reference=False,
+    ),
+    Kind(
+        "layer_dropout_backward",
+        (*DROPOUT, "dropout_backward"),
+        make_dropout_layer,
+        plan_dropout_layer,
+        {"out": var("out"), "dx": var("dx")},
+        dropout_checks.judge_backward,
+        _dropout_layer_title,
+        reference=False,
+    ),
+    Kind(
+        "layer_batchnorm",
+        ("batchnorm_forward", "batchnorm_backward"),
+        make_bn_layer,
+        plan_bn_layer,
+        {
+            "out": var("out"),
+            "dx": var("dx"),
+            "dgamma": var("dgamma"),
+            "dbeta": var("dbeta"),
+            "running_mean": {"item": ["bn", "running_mean"]},
+            "running_var": {"item": ["bn", "running_var"]},
+        },
+        judge_bn_layer,
+        lambda s: (
+            f"batchnorm_forward and batchnorm_backward, {s['mode']} mode: "
+            f"x of shape ({s['n']}, {s['d']})"
+        ),
+    ),
+    Kind(
+        "dropout_test",
+        ("mlp_loss",),
+        make_network,
+        plan_dropout_test,
+        {"scores_a": var("scores_a"), "scores_b": var("scores_b")},
+        judge_dropout_test,
+        lambda s: _describe(s, f'mode="test", p_drop={s["p_drop"]}: two calls'),
+    ),
+    Kind(
+        "bn_test",
+        ("mlp_loss",),
+        make_network,
+        plan_bn_test,
+        lambda s: {"scores": var("scores"), "scores_head": var("scores_head")} | _statistics(s),
+        judge_bn_test,
+        lambda s: _describe(s, f'mode="test", then its first {s["head"]} rows alone'),
+        derive=derive_bn_test,
+    ),
+    Kind(
+        "bn_train",
+        ("mlp_loss",),
+        make_network,
+        plan_bn_train,
+        lambda s: {"scores": var("scores")} | _statistics(s),
+        judge_bn_train,
+        lambda s: _describe(s, 'mode="train", p_drop=0, y=None: scores and running statistics'),
+    ),
+    Kind(
+        "loss",
+        ("mlp_loss",),
+        make_network,
+        plan_loss,
+        {"loss": var("loss")},
+        judge_loss,
+        lambda s: (
+            _describe(
+                s,
+                f"λ={s['lam']:g}, p_drop=0" + (", every score near 800" if s["big_scores"] else ""),
+            )
+            + ": loss"
+        ),
+        derive=derive_data,
+    ),
+    Kind(
+        "grads",
+        ("mlp_loss",),
+        make_network,
+        plan_loss,
+        _grads_returns,
+        judge_grads,
+        lambda s: _describe(s, f"λ={s['lam']:g}, p_drop=0: every gradient"),
+        derive=derive_data,
+    ),
+    Kind(
+        "gradcheck",
+        ("mlp_loss",),
+        make_gradcheck,
+        plan_gradcheck,
+        returns_gradcheck,
+        judge_gradcheck,
+        lambda s: (
+            _describe(s, f"λ={s['lam']:g}, p_drop={s['p_drop']}, one generator seed for every call")
+            + ": gradients vs finite differences of your own loss"
+        ),
+        derive=derive_data,
+    ),
+]
+
+
+# --------------------------------------------------------------------------- rows
+def net(kind: str, n: int, dims: list[int], bn: bool, **settings) -> Spec:
+    """A case on a network of layer widths ``dims`` (with batch norm if ``bn``)."""
+    keys = ",".join(_keys(len(dims) - 1, bn))
+    dims_ = ",".join(str(d) for d in dims)
+    if kind in ("loss", "grads", "gradcheck"):
+        settings = {"big_scores": False} | settings
+    return Spec(kind, n=n, dims=dims_, bn=bn, hidden=len(dims) - 2, keys=keys, **settings)
+
+
+def gradcheck(dims: list[int], p_drop: float, lam: float, seed: int) -> Spec:
+    # N = 10: |x_hat| <= sqrt(N - 1) = 3, see _network(smooth=True)
+    return net("gradcheck", 10, dims, True, p_drop=p_drop, lam=lam, seed=seed, h=FD_STEP)
+
+
+def _hidden_dims(rng) -> list[int]:
+    n_hidden = int(rng.integers(2, 4))
+    return (
+        [int(rng.integers(4, 9))]
+        + [int(w) for w in rng.integers(4, 10, n_hidden)]
+        + [int(rng.integers(3, 6))]
     )
 
 
-CHECKS = [
-    _check(
+def _seed(rng) -> int:
+    return int(rng.integers(2**32))
+
+
+def hidden_forward(rng) -> list[Spec]:
+    n = int(rng.integers(8, 16))
+    p_drop = float(rng.choice([0.2, 0.4, 0.6]))
+    return [
+        net(
+            "dropout_test",
+            n,
+            _hidden_dims(rng),
+            False,
+            p_drop=p_drop,
+            seed=_seed(rng),
+            seed2=_seed(rng),
+        ),
+        net("bn_test", n, _hidden_dims(rng), True, head=int(rng.integers(1, 4))),
+        net("bn_train", n, _hidden_dims(rng), True),
+        net("loss", n, _hidden_dims(rng), True, lam=float(rng.uniform(0.05, 0.2))),
+    ]
+
+
+def hidden_backward(rng) -> list[Spec]:
+    n = int(rng.integers(8, 16))
+    return [
+        net("grads", n, _hidden_dims(rng), False, lam=float(rng.uniform(0.05, 0.2))),
+        net("grads", n, _hidden_dims(rng), True, lam=float(rng.uniform(0.05, 0.2))),
+        gradcheck(
+            _hidden_dims(rng),
+            float(rng.choice([0.2, 0.4])),
+            float(rng.uniform(0.05, 0.2)),
+            _seed(rng),
+        ),
+    ]
+
+
+A, B = [6, 7, 5, 4], [5, 6, 7, 3]
+ROWS = [
+    Row(
         "capstone_layers",
         "your dropout and batch norm, pasted from notebooks 02 and 03",
         1,
-        False,
-        FUNCTIONS[:4],
-        build_layers,
-        judge_layers,
+        [
+            Spec("layer_dropout_test", n=8, d=20, p_drop=0.3, mode="test", seed=9104),
+            Spec("layer_dropout_forward", n=60, d=120, p_drop=0.3, mode="train", seed=9105),
+            Spec(
+                "layer_dropout_backward",
+                n=30,
+                d=40,
+                p_drop=0.3,
+                mode="train",
+                seed=9106,
+                backward=True,
+            ),
+            Spec("layer_batchnorm", n=8, d=5, mode="train"),
+            Spec("layer_batchnorm", n=6, d=4, mode="test"),
+        ],
     ),
-    _check(
+    Row(
         "capstone_scores",
         "class scores in test and train mode",
         2,
-        False,
-        ("mlp_loss",),
-        build_scores,
+        [
+            net("dropout_test", 8, A, False, p_drop=0.3, seed=4041, seed2=4042),
+            net("bn_test", 10, A, True, head=3),
+            net("bn_train", 9, B, True),
+        ],
     ),
-    _check(
+    Row(
         "capstone_loss",
         "loss: mean cross-entropy plus (λ/2)·Σ‖W‖²",
         2,
-        False,
-        ("mlp_loss",),
-        build_loss,
+        [
+            net("loss", 8, A, False, lam=0.0, big_scores=True),
+            net("loss", 8, A, False, lam=0.1),
+            net("loss", 10, B, True, lam=0.07),
+        ],
     ),
-    _check(
-        "capstone_gradients", "every gradient, p_drop = 0", 3, False, ("mlp_loss",), build_gradients
+    Row(
+        "capstone_gradients",
+        "every gradient, p_drop = 0",
+        3,
+        [net("grads", 8, A, False, lam=0.1), net("grads", 10, B, True, lam=0.07)],
     ),
-    _check(
+    Row(
         "capstone_gradcheck_dropout",
         "gradients agree with finite differences of your own loss, dropout on",
         2,
-        False,
-        ("mlp_loss",),
-        build_gradcheck,
+        [gradcheck(A, 0.3, 0.05, 4043)],
     ),
-    _check(
+    Row(
         "capstone_hidden_forward",
         "scores and loss on hidden networks",
         1,
-        True,
-        ("mlp_loss",),
-        build_hidden_forward,
+        hidden_forward,
+        hidden=True,
     ),
-    _check(
+    Row(
         "capstone_hidden_backward",
         "gradients on hidden networks, dropout on and off",
         2,
-        True,
-        ("mlp_loss",),
-        build_hidden_backward,
+        hidden_backward,
+        hidden=True,
     ),
 ]
+
+TOPIC = Topic(
+    notebook="04_capstone",
+    functions=(
+        "dropout_forward",
+        "dropout_backward",
+        "batchnorm_forward",
+        "batchnorm_backward",
+        "mlp_loss",
+    ),
+    misconceptions=CATALOGUE,
+    kinds=KINDS,
+    rows=ROWS,
+)
+NOTEBOOK = TOPIC.notebook
+FUNCTIONS = TOPIC.functions
+MISCONCEPTIONS = TOPIC.catalogue
+CHECKS = TOPIC.checks()

@@ -39,13 +39,24 @@ def salt_from_environment() -> str:
     return os.environ.get("DNN_KIT_SALT") or DEFAULT_SALT
 
 
+def _reference(check: Check, reference):
+    """The reference of the check's topic: its own (an out-of-tree topic) or the kit's."""
+    if not check.needs_reference:
+        return reference
+    from grader import references
+
+    return references.for_check(check, reference)
+
+
 def build_public(check: Check, reference) -> list[Case]:
     """Build a public check's cases from its fixed seed (what the fixtures hold)."""
+    reference = _reference(check, reference)
     return check.build(public_seed(check.id), reference if check.needs_reference else None)
 
 
 def hidden_cases(check: Check, salt: str, reference) -> list[Case]:
     """Build a hidden check's cases from the salt; ``reference`` is needed when the check says so."""
+    reference = _reference(check, reference)
     if check.needs_reference and reference is None:
         raise RuntimeError(f"check {check.id} needs the reference solutions, which were not found")
     return check.build(hidden_seed(salt, check.id), reference if check.needs_reference else None)
@@ -54,6 +65,7 @@ def hidden_cases(check: Check, salt: str, reference) -> list[Case]:
 def batch_cases(check: Check, *, salt: str, reference) -> list[Case]:
     """The cases of the batch grade: built from the salt for every check, public ones included
     (the shipped fixtures, which any student can read, never earn points there)."""
+    reference = _reference(check, reference)
     if check.needs_reference and reference is None:
         raise RuntimeError(f"check {check.id} needs the reference solutions, which were not found")
     seed = hidden_seed(salt, check.id) if check.hidden else salted_public_seed(salt, check.id)
@@ -69,7 +81,12 @@ def cases_for(check: Check, *, salt: str | None = None, reference=None) -> list[
 
 # --------------------------------------------------------------------------- fixture files
 def fixture_path(notebook: str) -> Path:
-    return Path(str(resources.files("grader.checks") / "fixtures" / f"{notebook}.npz"))
+    """Where a notebook's public fixtures live: ``fixtures/`` in its topic's package (the
+    kit's ``grader/checks/fixtures``, or an out-of-tree topic's own package data)."""
+    from grader.checks import topic_of
+
+    package = topic_of(notebook).fixtures
+    return Path(str(resources.files(package) / "fixtures" / f"{notebook}.npz"))
 
 
 def fixtures_bytes(notebook: str, reference) -> bytes:

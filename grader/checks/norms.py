@@ -1,16 +1,19 @@
-r"""Checks for notebook 01: L1/L2 norms of weight matrices and the L1/L2 weight penalties.
+r"""Checks for notebook 01: L1/L2 norms of weight matrices and the L1/L2 weight penalties, as a
+table (:mod:`grader.checks.table`).
 
-Expected values come from the reference solution (``needs_reference=True``); the kit's tests
-confirm every one of them with independent formulas and, for the gradients, with finite
-differences. One hidden case compares the gradients directly with finite differences of the
-reference penalty, computed when the case is built.
+Each kind calls one function (or, in the hidden checks, both norms or both penalties) and is
+judged by :func:`~grader.checks.table.compare` against the reference's returns of the same plan;
+one hidden kind compares the gradients with centred finite differences of the reference penalty
+instead (``derive``, at build). The kit's tests confirm every expected value with independent
+formulas and, for the gradients, with finite differences.
 
 Mistakes are recognised by recomputing, in the trusted judge, what each catalogued mistake
 returns on the case's inputs (``np.linalg.norm(W, 1)``, the spectral norm, a missing square root
-or ½, ``W/|W|``, ...) and comparing the student's value with it. Inputs are chosen so that these
-variants differ from the right answer: matrices with several rows *and* columns (for a single
-row or column the induced and spectral norms coincide with the entry-wise ones), λ ≠ 1, several
-layers of different shapes, and exact zeros for the L1 subgradient.
+or ½, ``W/|W|``, ...): the :class:`~grader.checks.table.Variant` lists below. Inputs are chosen
+so that these variants differ from the right answer (the builders assert it): matrices with
+several rows *and* columns (for a single row or column the induced and spectral norms coincide
+with the entry-wise ones), λ ≠ 1, several layers of different shapes, and exact zeros for the L1
+subgradient.
 
 *Regularising the biases* (in the DESIGN catalogue) is deliberately not a diagnosis here: by
 contract the penalty functions receive the list of weight matrices only, and the trainer builds
@@ -28,7 +31,6 @@ import numpy as np
 from grader.checks.base import (
     Case,
     CaseResult,
-    Check,
     Misconception,
     Mismatch,
     Returned,
@@ -40,538 +42,312 @@ from grader.checks.base import (
     public_seed,
     var,
 )
-from grader.toolkit.gradcheck import numerical_gradient, rel_error
-
-NOTEBOOK = "01_norms"
-FUNCTIONS = ("l1_norm", "l2_norm", "l1_penalty", "l1_penalty_grad", "l2_penalty", "l2_penalty_grad")
+from grader.checks.table import Kind, Row, Spec, Topic, Variant, compare
+from grader.toolkit.gradcheck import numerical_gradient
 
 VALUE_TOL = 1e-5  # relative; float32 round-off passes, every catalogued mistake is off by >= 10 %
-GRAD_TOL = 1e-5  # CS231n rel_error, element-wise
-VARIANT_TOL = 1e-4  # how close a wrong answer must be to a mistake's value to be named after it
+GRAD_TOL = 1e-5
 
 #: The matrix on the slides' "Recall linear algebra" page.
 SLIDE_W = np.array([[0.1, 0.5, -0.3], [-0.2, 0.4, 0.2], [-0.1, 0.3, 0.3]])
 
-MISCONCEPTIONS = {
-    m.id: m
-    for m in [
-        Misconception(
-            "norms.l1_max_column_sum",
-            "np.linalg.norm(W, 1): the largest column sum",
-            "For a matrix, np.linalg.norm(W, 1) is the induced 1-norm, the largest column sum of "
-            "|W| (the 1.2 printed on the slide); the L1 norm of a weight matrix adds |w| over "
-            "every entry (2.4 for the slide's matrix).",
-        ),
-        Misconception(
-            "norms.l2_spectral",
-            "np.linalg.norm(W, 2): the spectral norm",
-            "For a matrix, np.linalg.norm(W, 2) is the spectral norm (the largest singular "
-            "value); the L2 norm of a weight matrix is the Frobenius norm, the square root of "
-            "the sum of all squared entries.",
-        ),
-        Misconception(
-            "norms.l2_norm_no_sqrt",
-            "L2 norm without the square root",
-            "The L2 norm is the square root of the sum of squares (0.883 for the slide's "
-            "matrix); the sum of squares itself (0.78, what the slide shows) is the squared "
-            "norm, the quantity the L2 penalty uses.",
-        ),
-        Misconception(
-            "norms.l2_penalty_sqrt",
-            "L2 penalty with the norm instead of its square",
-            "The L2 penalty is (λ/2)·Σ‖W‖₂² with the squared norm, i.e. the plain sum of "
-            "squared entries (no square root); the square is what makes its gradient simply λW.",
-        ),
-        Misconception(
-            "norms.l2_missing_half",
-            "L2 penalty or gradient without the ½",
-            "Your L2 penalty or its gradient is twice the expected one: did you drop the ½? The "
-            "penalty is (λ/2)·Σ‖W‖₂², and the ½ cancels the 2 of the square, so the gradient "
-            "is λW.",
-        ),
-        Misconception(
-            "norms.l1_grad_divide_by_abs",
-            "L1 gradient W/|W|: NaN at exact zeros",
-            "W/|W| is 0/0 = NaN where a weight is exactly 0, and one NaN spreads through the "
-            "whole network at the next step; the sign function gives +1, -1, and 0 at 0 (a "
-            "valid subgradient of |w|).",
-        ),
-        Misconception(
-            "norms.l1_grad_abs",
-            "L1 gradient |W| instead of sign(W)",
-            "The derivative of |w| is sign(w), not |w|: the L1 gradient has the same size λ for "
-            "every non-zero weight and always points back towards 0.",
-        ),
-    ]
-}
+CATALOGUE = [
+    Misconception(
+        "norms.l1_max_column_sum",
+        "np.linalg.norm(W, 1): the largest column sum",
+        "For a matrix, np.linalg.norm(W, 1) is the induced 1-norm, the largest column sum of "
+        "|W| (the 1.2 printed on the slide); the L1 norm of a weight matrix adds |w| over "
+        "every entry (2.4 for the slide's matrix).",
+    ),
+    Misconception(
+        "norms.l2_spectral",
+        "np.linalg.norm(W, 2): the spectral norm",
+        "For a matrix, np.linalg.norm(W, 2) is the spectral norm (the largest singular "
+        "value); the L2 norm of a weight matrix is the Frobenius norm, the square root of "
+        "the sum of all squared entries.",
+    ),
+    Misconception(
+        "norms.l2_norm_no_sqrt",
+        "L2 norm without the square root",
+        "The L2 norm is the square root of the sum of squares (0.883 for the slide's "
+        "matrix); the sum of squares itself (0.78, what the slide shows) is the squared "
+        "norm, the quantity the L2 penalty uses.",
+    ),
+    Misconception(
+        "norms.l2_penalty_sqrt",
+        "L2 penalty with the norm instead of its square",
+        "The L2 penalty is (λ/2)·Σ‖W‖₂² with the squared norm, i.e. the plain sum of "
+        "squared entries (no square root); the square is what makes its gradient simply λW.",
+    ),
+    Misconception(
+        "norms.l2_missing_half",
+        "L2 penalty or gradient without the ½",
+        "Your L2 penalty or its gradient is twice the expected one: did you drop the ½? The "
+        "penalty is (λ/2)·Σ‖W‖₂², and the ½ cancels the 2 of the square, so the gradient "
+        "is λW.",
+    ),
+    Misconception(
+        "norms.l1_grad_divide_by_abs",
+        "L1 gradient W/|W|: NaN at exact zeros",
+        "W/|W| is 0/0 = NaN where a weight is exactly 0, and one NaN spreads through the "
+        "whole network at the next step; the sign function gives +1, -1, and 0 at 0 (a "
+        "valid subgradient of |w|).",
+    ),
+    Misconception(
+        "norms.l1_grad_abs",
+        "L1 gradient |W| instead of sign(W)",
+        "The derivative of |w| is sign(w), not |w|: the L1 gradient has the same size λ for "
+        "every non-zero weight and always points back towards 0.",
+    ),
+]
 
 
 # --------------------------------------------------------------------------- inputs
 def _matrix(rng: np.random.Generator, shape: tuple[int, int], style: str) -> np.ndarray:
-    """A random matrix: weight-like (small, centred) or shifted and scaled (large, off-centre)."""
+    """A random matrix: weight-like (small, centred), shifted and scaled (large, off-centre), or
+    entries with |w| in [0.05, 1.5] ("away": |w| is smooth there, so finite differences are
+    exact)."""
     if style == "weights":
         return float(rng.uniform(0.05, 0.5)) * rng.standard_normal(shape)
+    if style == "away":
+        return rng.uniform(0.05, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
     return float(rng.uniform(-3.0, 3.0)) + float(rng.uniform(0.5, 5.0)) * rng.standard_normal(shape)
 
 
 def _with_zeros(rng: np.random.Generator, W: np.ndarray, fraction: float) -> np.ndarray:
     """W with about ``fraction`` of its entries (at least two) set to exactly 0."""
-    W = W.copy()
     flat = W.reshape(-1)
     count = max(2, int(round(fraction * flat.size)))
     flat[rng.choice(flat.size, size=count, replace=False)] = 0.0
     return W
 
 
-def _away_from_zero(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Entries with |w| in [0.05, 1.5]: |w| is smooth there, so finite differences are exact."""
-    return rng.uniform(0.05, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
-
-
-def _random_shape(rng: np.random.Generator, low: int = 2, high: int = 40) -> tuple[int, int]:
-    """A non-square shape with at least two rows and two columns."""
-    rows = int(rng.integers(low, high))
-    cols = int(rng.integers(low, high - 1))
-    cols += cols >= rows  # never square
-    return rows, cols
-
-
-def _layer_shapes(rng: np.random.Generator, n_layers: int, high: int = 30) -> list[tuple[int, int]]:
-    """Shapes of consecutive layers D0 -> D1 -> ... (each W^l is (D_{l-1}, D_l)), all different."""
-    dims = [int(d) for d in rng.choice(np.arange(2, high), size=n_layers + 1, replace=False)]
-    return [(dims[i], dims[i + 1]) for i in range(n_layers)]
+def _shapes(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(n) for n in s.split("x")) for s in text.split(",")]
 
 
 def _shape_text(shape) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ")"
 
 
-def _layers_text(weights) -> str:
-    return f"{len(weights)} layers " + ", ".join(_shape_text(W.shape) for W in weights)
+def make_matrix(rng, shape: str, style: str, **_) -> dict:
+    """The slides' matrix in the shipped fixtures ("slides"); in the batch grade ("disguised")
+    its entries shuffled, their signs flipped and the whole scaled, so its answer can be read
+    neither off the slides nor off the fixtures. Otherwise a random matrix."""
+    if style == "slides":
+        return {"W": SLIDE_W.copy()}
+    if style == "disguised":
+        entries = rng.permutation(SLIDE_W.ravel()) * rng.choice([-1.0, 1.0], SLIDE_W.size)
+        return {"W": rng.uniform(0.5, 2.0) * entries.reshape(SLIDE_W.shape)}
+    return {"W": _matrix(rng, _shapes(shape)[0], style)}
 
 
-def _weights_list(n: int) -> dict:
-    return {"list": [given(f"W{i}") for i in range(n)]}
-
-
-def _norm_case(W: np.ndarray, functions: tuple[str, ...], label: str, reference) -> Case:
-    plan = [call(f, given("W"), out=f) for f in functions]
-    return Case(
-        name=label,
-        plan=plan,
-        returns={f: var(f) for f in functions},
-        inputs={"W": W},
-        expected={f: np.float64(getattr(reference, f)(W.copy())) for f in functions},
-        params={"kind": "norm"},
-    )
-
-
-def _penalty_case(weights, lam: float, functions: tuple[str, ...], reference) -> Case:
-    plan = [call(f, _weights_list(len(weights)), lam, out=f) for f in functions]
-    return Case(
-        name=f"{_layers_text(weights)}, λ = {lam:g}",
-        plan=plan,
-        returns={f: var(f) for f in functions},
-        inputs={f"W{i}": W for i, W in enumerate(weights)},
-        expected={
-            f: np.float64(getattr(reference, f)([W.copy() for W in weights], lam))
-            for f in functions
-        },
-        params={"kind": "penalty", "lam": lam, "layers": len(weights)},
-    )
-
-
-def _grad_case(weights, lam: float, function: str, reference, *, label: str = "") -> Case:
-    expected = [
-        np.asarray(g, dtype=np.float64)
-        for g in getattr(reference, function)([W.copy() for W in weights], lam)
+def make_layers(rng, shapes: str, styles: str, zeros: float = 0.0, shift: bool = False, **_):
+    """Weight matrices W0, W1, ... of the given shapes and styles; ``zeros``: the fraction of
+    exact zeros in each; ``shift``: one common shift in [1.6, 3] added to all (entries away from
+    0 for finite differences: their absolute round-off, about eps·R/h, would otherwise dominate
+    the error of a tiny λ·w)."""
+    offset = float(rng.uniform(1.6, 3.0)) if shift else 0.0
+    weights = [
+        offset + _matrix(rng, s, style)
+        for s, style in zip(_shapes(shapes), styles.split(","), strict=True)
     ]
-    return Case(
-        name=label or f"{function}: {_layers_text(weights)}, λ = {lam:g}",
-        plan=[
-            let("weights", _weights_list(len(weights))),
-            call(function, var("weights"), lam, out="grads"),
-        ],
-        returns={"grads": var("grads"), "weights_after": var("weights")},
-        inputs={f"W{i}": W for i, W in enumerate(weights)},
-        expected={"grads": expected},
-        params={
-            "kind": "grad",
-            "function": function,
-            "lam": lam,
-            "layers": len(weights),
-            "source": "reference",
-        },
-    )
+    if zeros:
+        weights = [_with_zeros(rng, W, zeros) for W in weights]
+    return {f"W{i}": W for i, W in enumerate(weights)}
 
 
-def _finite_difference_case(weights, lam: float, function: str, reference) -> Case:
-    """Expected gradient: centred finite differences of the reference penalty, in float64."""
-    penalty = reference.l1_penalty if function == "l1_penalty_grad" else reference.l2_penalty
-    work = [W.copy() for W in weights]
-    expected = []
-    for W in work:
-        expected.append(numerical_gradient(lambda _, work=work: float(penalty(work, lam)), W))
-    case = _grad_case(weights, lam, function, reference)
-    case.name = (
-        f"{function} against finite differences of the penalty: {_layers_text(weights)}, "
-        f"λ = {lam:g}"
-    )
-    case.expected = {"grads": expected}
-    case.params["source"] = "finite differences"
-    return case
-
-
-# --------------------------------------------------------------------------- builders
-def _slides_matrix(seed: int, check_id: str) -> np.ndarray:
-    """The slides' matrix in the shipped fixtures. At any other seed (the batch grade) its
-    entries are shuffled, their signs flipped and the whole scaled by the seed, so its answer can
-    be read neither off the slides nor off the fixtures."""
-    if seed == public_seed(check_id):
-        return SLIDE_W.copy()
-    rng = np.random.default_rng([seed, 3])
-    entries = rng.permutation(SLIDE_W.ravel()) * rng.choice([-1.0, 1.0], SLIDE_W.size)
-    return rng.uniform(0.5, 2.0) * entries.reshape(SLIDE_W.shape)
-
-
-def _public_norm_cases(seed: int, function: str, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    slides = _slides_matrix(seed, f"norms_{function}")
-    return [
-        _norm_case(slides, (function,), "the slides' 3×3 matrix", reference),
-        _norm_case(
-            _matrix(rng, (4, 7), "weights"), (function,), "weights of shape (4, 7)", reference
-        ),
-        _norm_case(
-            _matrix(rng, (9, 3), "shifted"),
-            (function,),
-            "shifted and scaled entries, shape (9, 3)",
-            reference,
-        ),
-    ]
-
-
-def build_l1_norm(seed: int, reference) -> list[Case]:
-    return _public_norm_cases(seed, "l1_norm", reference)
-
-
-def build_l2_norm(seed: int, reference) -> list[Case]:
-    return _public_norm_cases(seed, "l2_norm", reference)
-
-
-def build_hidden_norms(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    cases = []
-    for i in range(6):
-        shape = _random_shape(rng)
-        style = "weights" if i % 2 == 0 else "shifted"
-        what = "weights" if style == "weights" else "shifted and scaled entries"
-        cases.append(
-            _norm_case(
-                _matrix(rng, shape, style),
-                ("l1_norm", "l2_norm"),
-                f"{what}, shape {_shape_text(shape)}",
-                reference,
-            )
-        )
-    return cases
-
-
-def _public_layers(rng: np.random.Generator) -> list[list[np.ndarray]]:
-    return [
-        [
-            _matrix(rng, (6, 5), "weights"),
-            _matrix(rng, (5, 4), "shifted"),
-            _matrix(rng, (4, 3), "weights"),
-        ],
-        [_matrix(rng, (8, 2), "shifted"), _matrix(rng, (2, 7), "weights")],
-    ]
-
-
-def build_l1_penalty(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    return [
-        _penalty_case(ws, lam, ("l1_penalty",), reference)
-        for ws, lam in zip(_public_layers(rng), (0.37, 2.5e-3), strict=True)
-    ]
-
-
-def build_l2_penalty(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    return [
-        _penalty_case(ws, lam, ("l2_penalty",), reference)
-        for ws, lam in zip(_public_layers(rng), (0.37, 2.5e-3), strict=True)
-    ]
-
-
-HIDDEN_LAMBDAS = (1e-4, 3e-3, 0.05, 0.3, 0.7, 4.2)
-
-
-def build_hidden_penalties(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    cases = []
-    for lam in rng.choice(HIDDEN_LAMBDAS, size=4, replace=False):
-        shapes = _layer_shapes(rng, int(rng.integers(2, 5)))
-        weights = [_matrix(rng, s, str(rng.choice(["weights", "shifted"]))) for s in shapes]
-        cases.append(_penalty_case(weights, float(lam), ("l1_penalty", "l2_penalty"), reference))
-    return cases
-
-
-def build_l1_penalty_grad(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    zeros = [
-        _with_zeros(rng, _matrix(rng, (5, 6), "weights"), 0.25),
-        _with_zeros(rng, _matrix(rng, (6, 3), "shifted"), 0.2),
-    ]
-    return [
-        _grad_case(
-            zeros,
-            0.3,
-            "l1_penalty_grad",
-            reference,
-            label=f"exact zeros in W: {_layers_text(zeros)}, λ = 0.3",
-        ),
-        _grad_case(
-            [_matrix(rng, (7, 4), "weights"), _matrix(rng, (4, 2), "shifted")],
-            1.7e-2,
-            "l1_penalty_grad",
-            reference,
-        ),
-    ]
-
-
-def build_l2_penalty_grad(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    return [
-        _grad_case(
-            [_matrix(rng, s, "weights") for s in ((5, 6), (6, 4), (4, 3))],
-            0.3,
-            "l2_penalty_grad",
-            reference,
-        ),
-        _grad_case(
-            [_matrix(rng, (8, 2), "shifted"), _matrix(rng, (2, 5), "weights")],
-            1.7e-2,
-            "l2_penalty_grad",
-            reference,
-        ),
-    ]
-
-
-def build_hidden_gradients(seed: int, reference) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    lams = [float(lam) for lam in rng.choice(HIDDEN_LAMBDAS, size=4, replace=False)]
-    shapes = _layer_shapes(rng, 3)
-    with_zeros = [_with_zeros(rng, _matrix(rng, s, "weights"), 0.2) for s in shapes]
-    cases = [
-        _grad_case(
-            with_zeros,
-            lams[0],
-            "l1_penalty_grad",
-            reference,
-            label=f"l1_penalty_grad with exact zeros in W: {_layers_text(with_zeros)}, "
-            f"λ = {lams[0]:g}",
-        ),
-        _grad_case(
-            [_matrix(rng, s, "shifted") for s in _layer_shapes(rng, 4)],
-            lams[1],
-            "l2_penalty_grad",
-            reference,
-        ),
-    ]
-    small = _layer_shapes(rng, 2, high=8)  # finite differences cost two penalties per entry
-    # entries away from 0 here too: finite differences carry an absolute round-off error of
-    # about eps·R/h, which would dominate the element-wise relative error of a tiny λ·w
-    shift = float(rng.uniform(1.6, 3.0))
-    cases.append(
-        _finite_difference_case(
-            [shift + _away_from_zero(rng, s) for s in small], lams[2], "l2_penalty_grad", reference
-        )
-    )
-    cases.append(
-        _finite_difference_case(
-            [_away_from_zero(rng, s) for s in small], lams[3], "l1_penalty_grad", reference
-        )
-    )
-    return cases
-
-
-# --------------------------------------------------------------------------- mistakes
-def _entrywise_sq(W) -> float:
-    return float(np.sum(W * W))
-
-
-def _scalar_variants(function: str, weights: list[np.ndarray], lam: float | None):
-    """(value, diagnosis ids, what it looks like) for each recognised wrong answer."""
-    fro = [np.sqrt(_entrywise_sq(W)) for W in weights]
-    sq = [_entrywise_sq(W) for W in weights]
-    absum = [float(np.abs(W).sum()) for W in weights]
-    colsum = [float(np.abs(W).sum(axis=0).max()) for W in weights]
-    rowsum = [float(np.abs(W).sum(axis=1).max()) for W in weights]
-    spectral = [float(np.linalg.norm(W, 2)) for W in weights]
-    plain = [float(W.sum()) for W in weights]
-    if function == "l1_norm":
-        return [
-            (
-                colsum[0],
-                ("norms.l1_max_column_sum",),
-                "your value is the largest column sum of |W| (np.linalg.norm(W, 1))",
-            ),
-            (rowsum[0], (), "your value is the largest row sum of |W| (np.linalg.norm(W, inf))"),
-            (plain[0], (), "your value is the sum of the entries without absolute values"),
-            (fro[0], (), "your value is the L2 (Frobenius) norm"),
-        ]
-    if function == "l2_norm":
-        return [
-            (spectral[0], ("norms.l2_spectral",), "your value is the spectral norm"),
-            (sq[0], ("norms.l2_norm_no_sqrt",), "your value is the sum of squares, without √"),
-            (absum[0], (), "your value is the L1 norm"),
-        ]
-    if function == "l1_penalty":
-        return [
-            (
-                lam * sum(colsum),
-                ("norms.l1_max_column_sum",),
-                "your value is λ times the sum of the largest column sums (np.linalg.norm(W, 1))",
-            ),
-            (sum(absum), (), "your value is Σ‖W‖₁ without the factor λ"),
-            (lam / 2 * sum(absum), (), "your value is half the expected one: no ½ in L1"),
-            (lam * absum[0], (), "your value is the penalty of the first layer only"),
-            (lam * absum[-1], (), "your value is the penalty of the last layer only"),
-            (lam * sum(plain), (), "your value uses the entries without absolute values"),
-        ]
-    if function == "l2_penalty":
-        return [
-            (lam * sum(sq), ("norms.l2_missing_half",), "your value is twice the expected one"),
-            (
-                lam / 2 * sum(fro),
-                ("norms.l2_penalty_sqrt",),
-                "your value is (λ/2)·Σ‖W‖₂, with the norm instead of its square",
-            ),
-            (
-                lam / 2 * np.sqrt(sum(sq)),
-                ("norms.l2_penalty_sqrt",),
-                "your value is (λ/2)·√(Σ‖W‖₂²), with a square root",
-            ),
-            (
-                lam * sum(fro),
-                ("norms.l2_penalty_sqrt", "norms.l2_missing_half"),
-                "your value is λ·Σ‖W‖₂: no square and no ½",
-            ),
-            (
-                lam / 2 * sum(s * s for s in spectral),
-                ("norms.l2_spectral",),
-                "your value uses the spectral norm (np.linalg.norm(W, 2))",
-            ),
-            (
-                lam / 2 * sum(spectral),
-                ("norms.l2_spectral", "norms.l2_penalty_sqrt"),
-                "your value is (λ/2)·Σ of spectral norms, not squared",
-            ),
-            (sum(sq) / 2, (), "your value is ½Σ‖W‖₂² without the factor λ"),
-            (lam / 2 * sq[0], (), "your value is the penalty of the first layer only"),
-            (lam / 2 * sq[-1], (), "your value is the penalty of the last layer only"),
-        ]
-    raise ValueError(function)
-
-
-def _grad_variants(function: str, weights: list[np.ndarray], lam: float):
-    """(list of arrays, diagnosis ids, what it looks like) for each recognised wrong gradient."""
-    if function == "l1_penalty_grad":
-        return [
-            ([lam * np.abs(W) for W in weights], ("norms.l1_grad_abs",), "your gradient is λ|W|"),
-            ([np.sign(W) for W in weights], (), "your gradient is sign(W) without the factor λ"),
-            ([lam * W for W in weights], (), "your gradient is λW, the L2 penalty's gradient"),
-            (
-                [lam / 2 * np.sign(W) for W in weights],
-                (),
-                "your gradient is half the expected one",
-            ),
-        ]
-    norms = [np.sqrt(_entrywise_sq(W)) for W in weights]
-    total = np.sqrt(sum(_entrywise_sq(W) for W in weights))
-    return [
-        ([2 * lam * W for W in weights], ("norms.l2_missing_half",), "your gradient is 2λW"),
-        (
-            [lam / 2 * W / n for W, n in zip(weights, norms, strict=True)],
-            ("norms.l2_penalty_sqrt",),
-            "your gradient is that of (λ/2)·‖W‖₂, the norm instead of its square",
-        ),
-        (
-            [lam * W / n for W, n in zip(weights, norms, strict=True)],
-            ("norms.l2_penalty_sqrt",),
-            "your gradient is λW/‖W‖₂, the gradient of a norm without its square",
-        ),
-        (
-            [lam / 2 * W / total for W in weights],
-            ("norms.l2_penalty_sqrt",),
-            "your gradient is that of (λ/2)·√(Σ‖W‖₂²), with a square root",
-        ),
-        ([W.copy() for W in weights], (), "your gradient is W without the factor λ"),
-        ([lam * np.sign(W) for W in weights], (), "your gradient is λ·sign(W), the L1 gradient"),
-        ([lam / 2 * W for W in weights], (), "your gradient is λW/2, half the expected one"),
-    ]
-
-
-def _close_scalar(value: float, target: float, tol: float) -> bool:
-    return abs(value - target) <= tol * max(abs(target), 1e-12)
-
-
-# --------------------------------------------------------------------------- judges
-def _weights_of(case: Case) -> list[np.ndarray]:
+def weights_of(case: Case) -> list[np.ndarray]:
     if "W" in case.inputs:
         return [case.inputs["W"]]
     return [case.inputs[f"W{i}"] for i in range(case.params["layers"])]
 
 
-def _judge_scalar(case: Case, outputs: dict[str, Returned], function: str, notes: list) -> str:
-    """Judge one returned number; a short description when right, a Mismatch when wrong."""
-    value = as_scalar(outputs.get(function), f"{function}(...)", notes)
-    expected = float(case.expected[function])
-    error = abs(value - expected) / max(abs(expected), 1e-12)
-    if error <= VALUE_TOL:
-        return f"{function} = {value:.6g}"
-    weights = _weights_of(case)
-    lam = case.params.get("lam")
-    found, diagnosis = [], []
-    for target, ids, text in _scalar_variants(function, weights, lam):
-        if _close_scalar(value, target, VARIANT_TOL):
-            found.append(text)
-            diagnosis.extend(ids)
-            break
-    message = (
-        f"{function} returned {value:.6g}; expected {expected:.6g} "
-        f"(relative error {error:.2e} > tolerance {VALUE_TOL:.0e})"
+def _layers_title(s) -> str:
+    shapes = _shapes(s["shapes"])
+    return f"{len(shapes)} layers " + ", ".join(map(_shape_text, shapes)) + f", λ = {s['lam']:g}"
+
+
+def _matrix_title(s) -> str:
+    if s["style"] in ("slides", "disguised"):
+        return "the slides' 3×3 matrix"
+    shape = _shape_text(_shapes(s["shape"])[0])
+    return (
+        f"weights of shape {shape}"
+        if s["style"] == "weights"
+        else (f"shifted and scaled entries, shape {shape}")
     )
-    if found:
-        message += f": {found[0]}"
-    if "W" in case.inputs and np.array_equal(case.inputs["W"], SLIDE_W):
-        if function == "l1_norm" and _close_scalar(value, 1.2, VARIANT_TOL):
-            message += " (1.2 is what the slide prints, but 0.1+0.5+0.3+…+0.3 = 2.4)"
-        if function == "l2_norm" and _close_scalar(value, 0.78, VARIANT_TOL):
-            message += " (0.78 is the slide's sum of squares, i.e. the squared norm)"
-    raise Mismatch(message, tuple(dict.fromkeys(diagnosis)))
 
 
-def judge_values(case: Case, outputs: dict[str, Returned]) -> CaseResult:
-    """Norms and penalties: every function named in the case's expected values."""
-    notes: list[str] = []
-    problems, diagnosis, good = [], [], []
-    for function in case.expected:
-        try:
-            good.append(_judge_scalar(case, outputs, function, notes))
-        except Mismatch as exc:
-            problems.append(exc.message)
-            diagnosis.extend(exc.diagnosis)
-    if problems:
-        raise Mismatch("; ".join(problems), tuple(dict.fromkeys(diagnosis)))
-    return CaseResult(case.name, True, ", ".join(good), notes=tuple(notes))
+def _weights_list(s) -> dict:
+    return {"list": [given(f"W{i}") for i in range(s["layers"])]}
 
 
-def _gradient_list(
-    value: Returned | None, weights: list[np.ndarray], function: str, notes: list
-) -> list[np.ndarray]:
-    """The returned gradients as float64 arrays, one per weight matrix, or a Mismatch."""
+# --------------------------------------------------------------------------- mistakes
+def _v(misconception: str, description: str, **values) -> list[Variant]:
+    """A mistake's values; several catalogue ids, separated by "+", make one variant each."""
+    return [Variant(m, description, values) for m in misconception.split("+")]
+
+
+def norm_variants(case: Case) -> list[Variant]:
+    (W,) = weights_of(case)
+    absum, sq = float(np.abs(W).sum()), float(np.sum(W * W))
+    return [
+        *_v(
+            "norms.l1_max_column_sum",
+            "the largest column sum of |W| (np.linalg.norm(W, 1))",
+            l1_norm=np.abs(W).sum(axis=0).max(),
+        ),
+        *_v(
+            "",
+            "the largest row sum of |W| (np.linalg.norm(W, inf))",
+            l1_norm=np.abs(W).sum(1).max(),
+        ),
+        *_v("", "the sum of the entries without absolute values", l1_norm=W.sum()),
+        *_v("", "the L2 (Frobenius) norm", l1_norm=np.sqrt(sq)),
+        *_v(
+            "norms.l2_spectral",
+            "the spectral norm (np.linalg.norm(W, 2))",
+            l2_norm=np.linalg.norm(W, 2),
+        ),
+        *_v("norms.l2_norm_no_sqrt", "the sum of squares, without √", l2_norm=sq),
+        *_v("", "the L1 norm", l2_norm=absum),
+    ]
+
+
+def penalty_variants(case: Case) -> list[Variant]:
+    weights, lam = weights_of(case), case.params["lam"]
+    sq = [float(np.sum(W * W)) for W in weights]
+    absum = [float(np.abs(W).sum()) for W in weights]
+    spectral = [float(np.linalg.norm(W, 2)) for W in weights]
+    colsum = sum(float(np.abs(W).sum(axis=0).max()) for W in weights)
+    fro = sum(np.sqrt(sq))
+    return [
+        *_v(
+            "norms.l1_max_column_sum",
+            "λ times the sum of the largest column sums (np.linalg.norm(W, 1))",
+            l1_penalty=lam * colsum,
+        ),
+        *_v("", "Σ‖W‖₁ without the factor λ", l1_penalty=sum(absum)),
+        *_v("", "half the expected value: no ½ in L1", l1_penalty=lam / 2 * sum(absum)),
+        *_v("", "the penalty of the first layer only", l1_penalty=lam * absum[0]),
+        *_v("", "the penalty of the last layer only", l1_penalty=lam * absum[-1]),
+        *_v(
+            "",
+            "the entries without absolute values",
+            l1_penalty=lam * sum(W.sum() for W in weights),
+        ),
+        *_v(
+            "norms.l2_missing_half", "λ·Σ‖W‖₂², twice the expected value", l2_penalty=lam * sum(sq)
+        ),
+        *_v(
+            "norms.l2_penalty_sqrt",
+            "(λ/2)·Σ‖W‖₂, with the norm instead of its square",
+            l2_penalty=lam / 2 * fro,
+        ),
+        *_v(
+            "norms.l2_penalty_sqrt",
+            "(λ/2)·√(Σ‖W‖₂²), with a square root",
+            l2_penalty=lam / 2 * np.sqrt(sum(sq)),
+        ),
+        *_v(
+            "norms.l2_penalty_sqrt+norms.l2_missing_half",
+            "λ·Σ‖W‖₂: no square and no ½",
+            l2_penalty=lam * fro,
+        ),
+        *_v(
+            "norms.l2_spectral",
+            "the spectral norm (np.linalg.norm(W, 2)) squared",
+            l2_penalty=lam / 2 * sum(s * s for s in spectral),
+        ),
+        *_v(
+            "norms.l2_spectral+norms.l2_penalty_sqrt",
+            "(λ/2)·Σ of spectral norms, not squared",
+            l2_penalty=lam / 2 * sum(spectral),
+        ),
+        *_v("", "½Σ‖W‖₂² without the factor λ", l2_penalty=sum(sq) / 2),
+        *_v("", "the penalty of the first layer only", l2_penalty=lam / 2 * sq[0]),
+        *_v("", "the penalty of the last layer only", l2_penalty=lam / 2 * sq[-1]),
+    ]
+
+
+def l1_grad_variants(case: Case) -> list[Variant]:
+    ws, lam = weights_of(case), case.params["lam"]
+    zero = " where a weight is exactly 0; the contract uses sign(0) = 0"
+    return [
+        *_v("norms.l1_grad_abs", "λ|W|", grads=[lam * np.abs(W) for W in ws]),
+        *_v("", "sign(W) without the factor λ", grads=[np.sign(W) for W in ws]),
+        *_v("", "λW, the L2 penalty's gradient", grads=[lam * W for W in ws]),
+        *_v("", "half the expected gradient", grads=[lam / 2 * np.sign(W) for W in ws]),
+        *_v("", "λ·sign(W) but +λ" + zero, grads=[lam * np.where(W >= 0, 1.0, -1.0) for W in ws]),
+        *_v("", "λ·sign(W) but -λ" + zero, grads=[lam * np.where(W > 0, 1.0, -1.0) for W in ws]),
+    ]
+
+
+def l2_grad_variants(case: Case) -> list[Variant]:
+    ws, lam = weights_of(case), case.params["lam"]
+    norms = [np.sqrt(np.sum(W * W)) for W in ws]
+    total = np.sqrt(sum(n * n for n in norms))
+    return [
+        *_v("norms.l2_missing_half", "2λW", grads=[2 * lam * W for W in ws]),
+        *_v(
+            "norms.l2_penalty_sqrt",
+            "the gradient of (λ/2)·‖W‖₂, the norm instead of its square",
+            grads=[lam / 2 * W / n for W, n in zip(ws, norms, strict=True)],
+        ),
+        *_v(
+            "norms.l2_penalty_sqrt",
+            "λW/‖W‖₂, the gradient of a norm without its square",
+            grads=[lam * W / n for W, n in zip(ws, norms, strict=True)],
+        ),
+        *_v(
+            "norms.l2_penalty_sqrt",
+            "the gradient of (λ/2)·√(Σ‖W‖₂²), with a square root",
+            grads=[lam / 2 * W / total for W in ws],
+        ),
+        *_v("", "W without the factor λ", grads=[W.copy() for W in ws]),
+        *_v("", "λ·sign(W), the L1 gradient", grads=[lam * np.sign(W) for W in ws]),
+        *_v("", "λW/2, half the expected gradient", grads=[lam / 2 * W for W in ws]),
+    ]
+
+
+# --------------------------------------------------------------------------- judges
+_VALUES = {
+    "norm": compare(tol=VALUE_TOL, variants=norm_variants),
+    "penalty": compare(tol=VALUE_TOL, variants=penalty_variants),
+}
+_SLIDES_SAY = {  # what the slide prints for each norm, and why it is not that norm
+    "l1_norm": (1.2, "1.2 is what the slide prints, but 0.1+0.5+0.3+…+0.3 = 2.4"),
+    "l2_norm": (0.78, "0.78 is the slide's sum of squares, i.e. the squared norm"),
+}
+
+
+def _values_judge(family: str):
+    """compare(), and a failure says the numbers (and, on the slides' matrix, the slide's)."""
+    judge = _VALUES[family]
+
+    def judge_values(case: Case, got: dict[str, Returned]) -> CaseResult:
+        result = judge(case, got)
+        if result.passed or "differ" not in result.message:
+            return result
+        numbers = []
+        for name, expected in case.expected.items():
+            value = as_scalar(got[name], name)
+            if abs(value - float(expected)) > VALUE_TOL * abs(float(expected)):
+                numbers.append(f"{name} returned {value:.6g}; expected {float(expected):.6g}")
+                said = _SLIDES_SAY.get(name)
+                slides = "W" in case.inputs and np.array_equal(case.inputs["W"], SLIDE_W)
+                if slides and said and abs(value - said[0]) <= 1e-4 * said[0]:
+                    numbers[-1] += f" ({said[1]})"
+        result.message = "; ".join(numbers) + ": " + result.message
+        return result
+
+    judge_values.assert_separated = judge.assert_separated
+    return judge_values
+
+
+def _gradient_list(value: Returned | None, weights: list[np.ndarray], function: str) -> None:
+    """A Mismatch unless the gradients are a list of one finite array per weight matrix."""
     n = len(weights)
     if value is None or value.kind == "none":
         raise Mismatch(f"{function} returned None (did you forget a `return`?)")
@@ -587,7 +363,6 @@ def _gradient_list(
             "exactly one gradient per weight matrix, in the same order (the trainer adds "
             "grads[l] to the gradient of weights[l])"
         )
-    grads = []
     for i, (item, W) in enumerate(zip(value.items, weights, strict=True)):
         what = f"the gradient of weights[{i}]"
         if item.array is not None and item.array.dtype.kind == "f" and item.array.shape == W.shape:
@@ -598,158 +373,253 @@ def _gradient_list(
                     "0, as W/|W| gives; the contract asks for exactly 0 there",
                     ("norms.l1_grad_divide_by_abs",),
                 )
-        grads.append(as_array(item, what, W.shape, notes))
-    return grads
+        as_array(item, what, W.shape)
 
 
-def _grad_error(grads: list[np.ndarray], targets: list[np.ndarray]) -> float:
-    return max(rel_error(g, t) for g, t in zip(grads, targets, strict=True))
+def _gradients_judge(function: str):
+    variants = l1_grad_variants if function == "l1_penalty_grad" else l2_grad_variants
+    judge = compare(("grads",), GRAD_TOL, variants, labels={"grads": "the gradient list"})
 
-
-def judge_gradients(case: Case, outputs: dict[str, Returned]) -> CaseResult:
-    notes: list[str] = []
-    weights = _weights_of(case)
-    function, lam = case.params["function"], case.params["lam"]
-    grads = _gradient_list(outputs.get("grads"), weights, function, notes)
-    expected = case.expected["grads"]
-    error = _grad_error(grads, expected)
-    against = case.params["source"]
-    if error > GRAD_TOL:
-        diagnosis, found = [], ""
-        for target, ids, text in _grad_variants(function, weights, lam):
-            if _grad_error(grads, target) <= VARIANT_TOL:
-                diagnosis, found = list(ids), text
-                break
-        if not found and function == "l1_penalty_grad":
-            zero = [W == 0 for W in weights]
-            off_zero_ok = all(
-                rel_error(g[~z], t[~z]) <= GRAD_TOL
-                for g, t, z in zip(grads, expected, zero, strict=True)
-            )
-            if off_zero_ok:
-                found = (
-                    "your gradient is right wherever w ≠ 0 but not 0 where the weight is exactly "
-                    "0; the contract uses sign(0) = 0"
-                )
-        message = (
-            f"the gradients differ from the {against} (relative error {error:.2e} > tolerance "
-            f"{GRAD_TOL:.0e})"
-        )
-        if found:
-            message += f": {found}"
-        raise Mismatch(message, tuple(dict.fromkeys(diagnosis)))
-    if function == "l1_penalty_grad":
-        for i, (g, W) in enumerate(zip(grads, weights, strict=True)):
-            if np.any(g[W == 0] != 0):
+    def judge_gradients(case: Case, got: dict[str, Returned]) -> CaseResult:
+        weights = weights_of(case)
+        _gradient_list(got.get("grads"), weights, function)
+        result = judge(case, got)
+        if not result.passed:
+            return result
+        grads = [item.array for item in got["grads"].items]
+        if function == "l1_penalty_grad":
+            for i, (g, W) in enumerate(zip(grads, weights, strict=True)):
+                if np.any(g[W == 0] != 0):
+                    raise Mismatch(
+                        f"the gradient of weights[{i}] is not exactly 0 where the weight is "
+                        "exactly 0; the contract uses sign(0) = 0"
+                    )
+        after = got.get("weights_after")
+        if after is None or after.kind != "sequence" or after.length != len(weights):
+            raise Mismatch(f"{function} replaced or emptied the list of weights it was given")
+        for i, (item, W) in enumerate(zip(after.items, weights, strict=True)):
+            if (
+                item.array is None
+                or item.array.shape != W.shape
+                or not np.array_equal(item.array, W)
+            ):
                 raise Mismatch(
-                    f"the gradient of weights[{i}] is not exactly 0 where the weight is exactly "
-                    "0; the contract uses sign(0) = 0"
+                    f"{function} changed weights[{i}] in place; compute new arrays instead (in "
+                    "training, the weights would be changed behind the optimiser's back)"
                 )
-    after = outputs.get("weights_after")
-    if after is None or after.kind != "sequence" or after.length != len(weights):
-        raise Mismatch(f"{function} replaced or emptied the list of weights it was given")
-    for i, (item, W) in enumerate(zip(after.items, weights, strict=True)):
-        if item.array is None or item.array.shape != W.shape or not np.array_equal(item.array, W):
-            raise Mismatch(
-                f"{function} changed weights[{i}] in place; compute new arrays instead (in "
-                "training, the weights would be changed behind the optimiser's back)"
-            )
-    zeros = sum(int(np.sum(W == 0)) for W in weights)
-    detail = f", exactly 0 at the {zeros} zero weights" if zeros and "l1" in function else ""
-    return CaseResult(
-        case.name,
-        True,
-        f"matches the {against} (relative error {error:.1e}){detail}",
-        notes=tuple(notes),
+        zeros = sum(int(np.sum(W == 0)) for W in weights)
+        if zeros and function == "l1_penalty_grad":
+            result.message = f"exactly 0 at the {zeros} zero weights"
+        return result
+
+    judge_gradients.assert_separated = judge.assert_separated
+    return judge_gradients
+
+
+def finite_differences(case: Case, reference) -> dict:
+    """For ``source="finite differences"``: the expected gradient is the centred finite
+    difference of the reference penalty, in float64 (trusted, at build)."""
+    if case.params["source"] != "finite differences":
+        return {}
+    penalty = getattr(reference, case.params["kind"].removesuffix("_grad"))
+    lam, work = case.params["lam"], [W.copy() for W in weights_of(case)]
+    return {"grads": [numerical_gradient(lambda _: float(penalty(work, lam)), W) for W in work]}
+
+
+# --------------------------------------------------------------------------- kinds
+def _values_kind(functions: tuple[str, ...], family: str) -> Kind:
+    if family == "norm":
+        make, args, title = make_matrix, lambda s: [given("W")], _matrix_title
+    else:
+        make, args, title = make_layers, lambda s: [_weights_list(s), s["lam"]], _layers_title
+    return Kind(
+        "+".join(functions),
+        functions,
+        make,
+        lambda s: [call(f, *args(s), out=f) for f in functions],
+        {f: var(f) for f in functions},
+        _values_judge(family),
+        title=title,
     )
 
 
-def _check(check_id, title, points, hidden, functions, build, judge) -> Check:
-    return Check(
-        check_id, NOTEBOOK, title, points, hidden, functions, build, judge, needs_reference=True
+def _grad_title(s) -> str:
+    zeros = " with exact zeros in W" if s.get("zeros") else ""
+    fd = " against finite differences of the penalty" if s["source"] != "reference" else ""
+    return f"{s['function']}{zeros}{fd}: {_layers_title(s)}"
+
+
+def _grad_kind(function: str) -> Kind:
+    return Kind(
+        function,
+        (function,),
+        make_layers,
+        lambda s: [
+            let("weights", _weights_list(s)),
+            call(function, var("weights"), s["lam"], out="grads"),
+        ],
+        {"grads": var("grads"), "weights_after": var("weights")},
+        _gradients_judge(function),
+        title=lambda s: _grad_title({"function": function, **s}),
+        derive=finite_differences,
     )
 
 
-CHECKS = [
-    _check(
-        "norms_l1_norm",
-        "entry-wise L1 norm, including the slides' matrix",
-        1,
-        False,
-        ("l1_norm",),
-        build_l1_norm,
-        judge_values,
-    ),
-    _check(
-        "norms_l2_norm",
-        "L2 (Frobenius) norm, including the slides' matrix",
-        1,
-        False,
-        ("l2_norm",),
-        build_l2_norm,
-        judge_values,
-    ),
-    _check(
-        "norms_hidden_norms",
-        "both norms on hidden matrices",
-        1,
-        True,
-        ("l1_norm", "l2_norm"),
-        build_hidden_norms,
-        judge_values,
-    ),
-    _check(
-        "norms_l1_penalty",
-        "L1 penalty over several layers",
-        1,
-        False,
-        ("l1_penalty",),
-        build_l1_penalty,
-        judge_values,
-    ),
-    _check(
-        "norms_l2_penalty",
-        "L2 penalty over several layers",
-        1,
-        False,
-        ("l2_penalty",),
-        build_l2_penalty,
-        judge_values,
-    ),
-    _check(
-        "norms_hidden_penalties",
-        "both penalties on hidden layers and λ",
-        1,
-        True,
-        ("l1_penalty", "l2_penalty"),
-        build_hidden_penalties,
-        judge_values,
-    ),
-    _check(
-        "norms_l1_penalty_grad",
-        "L1 (sub)gradient, exact zeros included",
-        2,
-        False,
-        ("l1_penalty_grad",),
-        build_l1_penalty_grad,
-        judge_gradients,
-    ),
-    _check(
-        "norms_l2_penalty_grad",
-        "L2 gradient (weight decay)",
-        2,
-        False,
-        ("l2_penalty_grad",),
-        build_l2_penalty_grad,
-        judge_gradients,
-    ),
-    _check(
-        "norms_hidden_gradients",
-        "both gradients on hidden layers, against the reference and finite differences",
-        2,
-        True,
-        ("l1_penalty_grad", "l2_penalty_grad"),
-        build_hidden_gradients,
-        judge_gradients,
-    ),
+L1, L2 = ("l1_norm",), ("l2_norm",)
+P1, P2 = ("l1_penalty",), ("l2_penalty",)
+KINDS = [
+    *(_values_kind(f, "norm") for f in (L1, L2, L1 + L2)),
+    *(_values_kind(f, "penalty") for f in (P1, P2, P1 + P2)),
+    _grad_kind("l1_penalty_grad"),
+    _grad_kind("l2_penalty_grad"),
 ]
+
+
+# --------------------------------------------------------------------------- rows
+def _public_norms(check_id: str, function: str):
+    def cases(rng: np.random.Generator) -> list[Spec]:
+        public = (
+            rng.bit_generator.state
+            == np.random.default_rng(public_seed(check_id)).bit_generator.state
+        )
+        return [
+            Spec(function, shape="3x3", style="slides" if public else "disguised"),
+            Spec(function, shape="4x7", style="weights"),
+            Spec(function, shape="9x3", style="shifted"),
+        ]
+
+    return cases
+
+
+def _random_shape(rng: np.random.Generator, low: int = 2, high: int = 40) -> str:
+    """A non-square shape with at least two rows and two columns."""
+    rows = int(rng.integers(low, high))
+    cols = int(rng.integers(low, high - 1))
+    return f"{rows}x{cols + (cols >= rows)}"
+
+
+def _layer_shapes(rng: np.random.Generator, n_layers: int, high: int = 30) -> str:
+    """Shapes of consecutive layers D0 -> D1 -> ... (each W^l is (D_{l-1}, D_l)), all different."""
+    dims = [int(d) for d in rng.choice(np.arange(2, high), size=n_layers + 1, replace=False)]
+    return ",".join(f"{dims[i]}x{dims[i + 1]}" for i in range(n_layers))
+
+
+def _layers(kind: str, lam: float, shapes: str, styles: str, **more) -> Spec:
+    return Spec(kind, lam=lam, layers=len(shapes.split(",")), shapes=shapes, styles=styles, **more)
+
+
+def _grad(function: str, lam: float, shapes: str, styles: str, **more) -> Spec:
+    return _layers(function, lam, shapes, styles, source="reference", **more)
+
+
+PUBLIC_LAYERS = [
+    ("6x5,5x4,4x3", "weights,shifted,weights", 0.37),
+    ("8x2,2x7", "shifted,weights", 2.5e-3),
+]
+HIDDEN_LAMBDAS = (1e-4, 3e-3, 0.05, 0.3, 0.7, 4.2)
+
+
+def _hidden_norms(rng) -> list[Spec]:
+    return [
+        Spec("l1_norm+l2_norm", shape=_random_shape(rng), style=("weights", "shifted")[i % 2])
+        for i in range(6)
+    ]
+
+
+def _hidden_penalties(rng) -> list[Spec]:
+    cases = []
+    for lam in rng.choice(HIDDEN_LAMBDAS, size=4, replace=False):
+        shapes = _layer_shapes(rng, int(rng.integers(2, 5)))
+        styles = ",".join(str(rng.choice(["weights", "shifted"])) for _ in shapes.split(","))
+        cases.append(_layers("l1_penalty+l2_penalty", float(lam), shapes, styles))
+    return cases
+
+
+def _hidden_gradients(rng) -> list[Spec]:
+    lams = [float(lam) for lam in rng.choice(HIDDEN_LAMBDAS, size=4, replace=False)]
+    small = _layer_shapes(rng, 2, high=8)  # finite differences cost two penalties per entry
+    fd = {"source": "finite differences"}
+    return [
+        _grad(
+            "l1_penalty_grad", lams[0], _layer_shapes(rng, 3), "weights,weights,weights", zeros=0.2
+        ),
+        _grad("l2_penalty_grad", lams[1], _layer_shapes(rng, 4), "shifted,shifted,shifted,shifted"),
+        _layers("l2_penalty_grad", lams[2], small, "away,away", shift=True, **fd),
+        _layers("l1_penalty_grad", lams[3], small, "away,away", **fd),
+    ]
+
+
+TOPIC = Topic(
+    notebook="01_norms",
+    functions=(
+        "l1_norm",
+        "l2_norm",
+        "l1_penalty",
+        "l1_penalty_grad",
+        "l2_penalty",
+        "l2_penalty_grad",
+    ),
+    misconceptions=CATALOGUE,
+    kinds=KINDS,
+    rows=[
+        Row(
+            "norms_l1_norm",
+            "entry-wise L1 norm, including the slides' matrix",
+            1,
+            _public_norms("norms_l1_norm", "l1_norm"),
+        ),
+        Row(
+            "norms_l2_norm",
+            "L2 (Frobenius) norm, including the slides' matrix",
+            1,
+            _public_norms("norms_l2_norm", "l2_norm"),
+        ),
+        Row("norms_hidden_norms", "both norms on hidden matrices", 1, _hidden_norms, hidden=True),
+        Row(
+            "norms_l1_penalty",
+            "L1 penalty over several layers",
+            1,
+            [_layers("l1_penalty", lam, s, st) for s, st, lam in PUBLIC_LAYERS],
+        ),
+        Row(
+            "norms_l2_penalty",
+            "L2 penalty over several layers",
+            1,
+            [_layers("l2_penalty", lam, s, st) for s, st, lam in PUBLIC_LAYERS],
+        ),
+        Row(
+            "norms_hidden_penalties",
+            "both penalties on hidden layers and λ",
+            1,
+            _hidden_penalties,
+            hidden=True,
+        ),
+        Row(
+            "norms_l1_penalty_grad",
+            "L1 (sub)gradient, exact zeros included",
+            2,
+            [
+                _grad("l1_penalty_grad", 0.3, "5x6,6x3", "weights,shifted", zeros=0.25),
+                _grad("l1_penalty_grad", 1.7e-2, "7x4,4x2", "weights,shifted"),
+            ],
+        ),
+        Row(
+            "norms_l2_penalty_grad",
+            "L2 gradient (weight decay)",
+            2,
+            [
+                _grad("l2_penalty_grad", 0.3, "5x6,6x4,4x3", "weights,weights,weights"),
+                _grad("l2_penalty_grad", 1.7e-2, "8x2,2x5", "shifted,weights"),
+            ],
+        ),
+        Row(
+            "norms_hidden_gradients",
+            "both gradients on hidden layers, against the reference and finite differences",
+            2,
+            _hidden_gradients,
+            hidden=True,
+        ),
+    ],
+)
+NOTEBOOK, FUNCTIONS, MISCONCEPTIONS = TOPIC.notebook, TOPIC.functions, TOPIC.catalogue
+CHECKS = TOPIC.checks()

@@ -150,6 +150,8 @@ class Topic:
     rows: Sequence[Row]
     reference: str = ""  # an importable module with the reference functions, for a topic kept
     # outside this repository (empty: the kit's own ``solutions/reference`` package)
+    fixtures: str = ""  # the package whose ``fixtures/`` folder holds the public fixtures
+    # (empty: the package of the module defining the topic, e.g. grader.checks)
 
     def checks(self) -> list[Check]:
         kinds = {k.name: k for k in self.kinds}
@@ -338,19 +340,22 @@ class compare:  # noqa: N801 - used like a function in the tables: judge=compare
         return self.labels.get(name, name)
 
     def _explained(self, case: Case, values: dict, wrong: list[str]) -> list[Variant]:
+        """The variants that explain the wrong values, the closest one per misconception."""
         if self.variants is None:
             return []
         distinct = self.tol if self.distinct is None else self.distinct
-        found = []
+        best: dict[str, tuple[float, Variant]] = {}
         for variant in _memo(case, f"variants:{id(self)}", self.variants):
             names = [n for n in wrong if n in variant.values]
-            if names and all(
-                distance(values[n], variant.values[n], self.error) <= self.tol
-                and distance(variant.values[n], case.expected[n], self.error) > distinct
-                for n in names
+            if not names or any(
+                distance(variant.values[n], case.expected[n], self.error) <= distinct for n in names
             ):
-                found.append(variant)
-        return found
+                continue
+            gap = max(distance(values[n], variant.values[n], self.error) for n in names)
+            key = variant.misconception or variant.description
+            if gap <= self.tol and (key not in best or gap < best[key][0]):
+                best[key] = (gap, variant)
+        return [variant for _, variant in best.values()]
 
     def _carried(self, case: Case, got, values: dict, notes: list) -> CaseResult | None:
         carry = self.carry
@@ -362,12 +367,14 @@ class compare:  # noqa: N801 - used like a function in the tables: judge=compare
             return None
         if distance(forward, case.expected[carry.forward], self.error) <= self.tol:
             return None  # the forward is right: the backward is judged on its own
+        names = [n for n in values if n != carry.forward]
+        fitting = []  # forward variants the student's forward matches, closest first
         for variant in _memo(case, f"carry:{id(self)}", carry.variants):
-            if not variant.misconception or carry.forward not in variant.values:
-                continue
-            if distance(forward, variant.values[carry.forward], self.error) > self.tol:
-                continue
-            names = [n for n in values if n != carry.forward]
+            if variant.misconception and carry.forward in variant.values:
+                gap = distance(forward, variant.values[carry.forward], self.error)
+                if gap <= self.tol:
+                    fitting.append((gap, variant))
+        for _, variant in sorted(fitting, key=lambda pair: pair[0]):
             if names and all(
                 n in variant.carried
                 and distance(values[n], variant.carried[n], self.error) <= self.tol
@@ -376,7 +383,7 @@ class compare:  # noqa: N801 - used like a function in the tables: judge=compare
                 message = (
                     f"your forward matches {variant.description} [{variant.misconception}], "
                     f"which is charged in {carry.check}; this backward is right for your "
-                    "forward, so it keeps its points (errors carried forward)"
+                    "forward (errors carried forward)"
                 )
                 return CaseResult(
                     case.name,

@@ -27,6 +27,7 @@ from grader.checks import MISCONCEPTIONS, checks_for
 from grader.grading import SubmissionResult
 from grader.report.attendance import not_attempted
 from grader.report.display import for_people
+from grader.report.feedback import KEPT, kept_cases
 from grader.toolkit.plots import OKABE_ITO
 
 
@@ -39,6 +40,8 @@ class CheckStats:
     passed: int = 0
     total: int = 0
     students: list[str] = field(default_factory=list)  # who failed it (shown only on request)
+    kept: int = 0  # submissions that earned cases only by errors carried forward
+    charged_in: list[str] = field(default_factory=list)  # the checks that charged those mistakes
 
     @property
     def rate(self) -> float:
@@ -125,6 +128,11 @@ def aggregate(
                 stat.points = c.check.points
                 stat.total += 1
                 stat.passed += c.passed
+                kept = kept_cases(c)
+                stat.kept += bool(kept)
+                for case in kept:
+                    if case.charged_in and case.charged_in not in stat.charged_in:
+                        stat.charged_in.append(case.charged_in)
                 if not c.passed:
                     stat.students.append(who)
                 for d in c.diagnosis:
@@ -353,6 +361,13 @@ def _notebook_section(s: NotebookStats, list_students: bool) -> list[str]:
             + (
                 f'<div class="names">failed: {_h(", ".join(c.students))}</div>'
                 if list_students and c.students
+                else ""
+            )
+            + (
+                f'<div class="names">{c.kept} of {c.total} {KEPT}'
+                + (f" (charged in {_h(', '.join(c.charged_in))})" if c.charged_in else "")
+                + "</div>"
+                if c.kept
                 else ""
             )
             + f"</td><td class='num'>{for_people(c.points)}</td><td class='num'>{100 * c.rate:.0f}% ({c.passed}/{c.total})</td></tr>"

@@ -13,7 +13,7 @@ import re
 
 from grader import __version__
 from grader.checks import MISCONCEPTIONS
-from grader.checks.base import CheckResult
+from grader.checks.base import CaseResult, CheckResult
 from grader.report.display import for_people
 from grader.results import SubmissionResult
 from grader.runner.judging import hints_for
@@ -23,7 +23,40 @@ HIDDEN_NOTE = (
     "what kind of case it is (shapes, p_drop) and how your result differed, never its inputs, "
     "expected values or code"
 )
+KEPT = "kept by errors carried forward"
 WRITTEN_NOTE = "Written answers (the short questions) are graded by hand and are not included here."
+
+
+def case_state(case: CaseResult, carry_forward: bool) -> str:
+    """``"pass"``, ``"kept"`` (wrong against the reference, earned by errors carried forward)
+    or ``"fail"``."""
+    if case.passed:
+        return "pass"
+    return "kept" if case.earned(carry_forward) else "fail"
+
+
+def carried_note(case: CaseResult, carry_forward: bool) -> str:
+    """What a carried-forward case's verdict means under the course's rule ("" otherwise)."""
+    if case.passed or not case.carried_forward:
+        return ""
+    charged = f"the mistake is charged in {case.charged_in}" if case.charged_in else ""
+    if carry_forward:
+        return f"{KEPT} ({charged})" if charged else KEPT
+    return "not kept: this course does not carry errors forward, so it earns no points" + (
+        f" ({charged})" if charged else ""
+    )
+
+
+def kept_cases(result: CheckResult) -> list[CaseResult]:
+    """The cases of a check earned by errors carried forward only."""
+    return [c for c in result.cases if case_state(c, result.carry_forward) == "kept"]
+
+
+def _case_message(case: CaseResult, carry_forward: bool) -> str:
+    if case.passed:
+        return ""
+    note = carried_note(case, carry_forward)
+    return f"{note}: {case.message}" if note and case.message else note or case.message
 
 
 def check_text(result: CheckResult) -> str:
@@ -33,8 +66,8 @@ def check_text(result: CheckResult) -> str:
         lines.append(result.error)
     previous = None
     for case in result.cases:
-        mark = "PASS" if case.passed else "FAIL"
-        message = case.message if case.message and not case.passed else ""
+        mark = case_state(case, result.carry_forward).upper()
+        message = _case_message(case, result.carry_forward)
         if message and message == previous:
             message = "the same"
         else:
@@ -61,21 +94,37 @@ def _score_line(result: SubmissionResult, late) -> tuple[str, str]:
     return shown, late.sentence()
 
 
-def _case_lines(result: CheckResult) -> list[tuple[bool, str, str, tuple[str, ...]]]:
-    """(passed, case name, message, notes) with repeated messages shortened."""
+def _case_lines(result: CheckResult) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(state, case name, message, notes) with repeated messages shortened; the state is
+    :func:`case_state`."""
     rows, previous = [], None
     for case in result.cases:
-        message = case.message if not case.passed else ""
+        message = _case_message(case, result.carry_forward)
         if message and message == previous:
             message = "the same as above"
         elif message:
             previous = message
-        rows.append((case.passed, case.name, message, tuple(case.notes)))
+        rows.append((case_state(case, result.carry_forward), case.name, message, tuple(case.notes)))
     return rows
 
 
 def _needs_details(result: CheckResult) -> bool:
-    return not result.passed or any(case.notes for case in result.cases) or bool(result.error)
+    return (
+        not result.passed
+        or any(case.notes or case.carried_forward for case in result.cases)
+        or bool(result.error)
+    )
+
+
+def _status(result: CheckResult) -> str:
+    """The check's result in words: passed, passed with cases kept by errors carried forward,
+    or failed."""
+    if not result.passed:
+        return "failed"
+    return f"passed ({KEPT})" if kept_cases(result) else "passed"
+
+
+_MD_MARK = {"pass": "PASS", "kept": "KEPT", "fail": "**FAIL**"}
 
 
 def _header(result: SubmissionResult, submitted_at: str) -> list[tuple[str, str]]:
@@ -147,7 +196,7 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=
     out += ["| Check | Points | Result |", "|---|---|---|"]
     for c in result.checks:
         hidden = " *(hidden)*" if c.check.hidden else ""
-        status = "passed" if c.passed else "**failed**"
+        status = _status(c) if c.passed else "**failed**"
         out.append(
             f"| `{c.check.id}`: {md_text(c.check.title)}{hidden} "
             f"| {_points(c.score)} / {_points(c.check.points)} | {status} |"
@@ -165,8 +214,8 @@ def feedback_markdown(result: SubmissionResult, *, submitted_at: str = "", late=
             out += [f"*{HIDDEN_NOTE}.*", ""]
         if c.error:
             out += [_fence(c.error), ""]
-        for passed, name, message, notes in _case_lines(c):
-            line = f"- {'PASS' if passed else '**FAIL**'} {md_text(name)}"
+        for state, name, message, notes in _case_lines(c):
+            line = f"- {_MD_MARK[state]} {md_text(name)}"
             out.append(line)
             if message:
                 out += ["", "  " + _fence(message).replace("\n", "\n  "), ""]
@@ -210,8 +259,13 @@ def _h(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _mark(passed: bool) -> str:
-    return '<span class="pass">✓ passed</span>' if passed else '<span class="fail">✗ failed</span>'
+def _mark(state: bool | str) -> str:
+    """A check's (bool) or a case's (:func:`case_state`) verdict in HTML."""
+    if state == "kept":
+        return f'<span class="pass">✓ {KEPT}</span>'
+    if state is True or state == "pass":
+        return '<span class="pass">✓ passed</span>'
+    return '<span class="fail">✗ failed</span>'
 
 
 def feedback_html(result: SubmissionResult, *, submitted_at: str = "", late=None) -> str:
@@ -245,7 +299,9 @@ def feedback_html(result: SubmissionResult, *, submitted_at: str = "", late=None
         hidden = '<span class="hidden">hidden</span>' if c.check.hidden else ""
         out.append(
             f"<tr><td><code>{_h(c.check.id)}</code>: {_h(c.check.title)}{hidden}</td>"
-            f'<td class="num">{_points(c.score)} / {_points(c.check.points)}</td><td class="result">{_mark(c.passed)}</td></tr>'
+            f'<td class="num">{_points(c.score)} / {_points(c.check.points)}</td><td class="result">{_mark(c.passed)}'
+            + (f'<div class="note">{KEPT}</div>' if kept_cases(c) else "")
+            + "</td></tr>"
         )
     out.append("</tbody></table>")
     detailed = [c for c in result.checks if _needs_details(c)]
@@ -261,8 +317,8 @@ def feedback_html(result: SubmissionResult, *, submitted_at: str = "", late=None
         if c.error:
             out.append(f"<pre>{_h(c.error)}</pre>")
         out.append('<ul class="cases">')
-        for passed, name, message, notes in _case_lines(c):
-            item = f"<li>{_mark(passed)} {_h(name)}"
+        for state, name, message, notes in _case_lines(c):
+            item = f"<li>{_mark(state)} {_h(name)}"
             if message:
                 item += f"<pre>{_h(message)}</pre>"
             item += "".join(f'<div class="note">note: {_h(note)}</div>' for note in notes)

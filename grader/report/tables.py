@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.report.feedback import check_text
+from grader.report.feedback import KEPT, check_text, kept_cases
 from grader.report.spreadsheet import csv_text
 from grader.results import SubmissionResult
 
@@ -20,6 +20,12 @@ def submission_table(result: SubmissionResult, details: bool = True) -> str:
         status = "pass" if c.passed else "FAIL"
         hidden = " (hidden)" if c.check.hidden else ""
         found = f"  {', '.join(c.diagnosis)}" if c.diagnosis else ""
+        kept = kept_cases(c)
+        if kept:
+            charged = sorted({k.charged_in for k in kept if k.charged_in})
+            found += f"  {len(kept)} case(s) {KEPT}" + (
+                f" (charged in {', '.join(charged)})" if charged else ""
+            )
         lines.append(
             f"  {c.check.id:<{width}}  {c.score:>5.2f}/{c.check.points:<4g} {status}{hidden}{found}"
         )
@@ -28,7 +34,7 @@ def submission_table(result: SubmissionResult, details: bool = True) -> str:
     )
     if details:
         for c in result.checks:
-            if not c.passed:
+            if not c.passed or kept_cases(c):
                 lines.append("")
                 lines.append(f"  {c.check.id}:")
                 lines += ["    " + line for line in check_text(c).splitlines()]

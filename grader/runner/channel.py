@@ -29,7 +29,7 @@ MESSAGE_CHARS = 2_000  # an exception message
 TRACE_CHARS = 4_000  # the student's part of a traceback
 WARNING_CHARS = 500  # one warning
 MAX_WARNINGS = 10
-DATA_CHARS = 48 * 2**20  # one encoded array (the child sends at most 2**22 elements)
+DATA_CHARS = 48 * 2**20  # one encoded array or frame (the child sends at most 2**22 elements)
 MAX_DEPTH = 2  # sequences inside sequences (the child stops at 2)
 KINDS = {"ndarray", "scalar", "sequence", "none", "other", "unsupported"}
 
@@ -92,8 +92,14 @@ def ready_event(event: dict, output_chars: int) -> dict:
     }
 
 
-def value(encoded, depth: int = 0) -> dict:
-    """The checked, capped form of one returned value (see ``child.encode_value``)."""
+def value(encoded, depth: int = 0, frames: list | None = None, used: set | None = None) -> dict:
+    """The checked, capped form of one returned value (see ``child.encode_value``).
+
+    Its numbers are base64 text, or the number of one of the event's binary ``frames`` (each
+    frame may be named once: a frame named a thousand times would be decoded a thousand times).
+    """
+    frames = [] if frames is None else frames
+    used = set() if used is None else used
     if not isinstance(encoded, dict):
         raise Interference("a returned value that is not an object")
     kind = encoded.get("kind")
@@ -110,12 +116,17 @@ def value(encoded, depth: int = 0) -> dict:
         if len(items) > MAX_SEQUENCE or not len(items) <= length:
             raise Interference("a returned sequence longer than the child sends")
         checked["length"] = length
-        checked["items"] = [value(item, depth + 1) for item in items]
+        checked["items"] = [value(item, depth + 1, frames, used) for item in items]
     else:
         _keys(encoded, ("kind", "type", "dtype", "data"), what="a returned value")
         checked["dtype"] = _text(encoded["dtype"], NAME_CHARS, "a dtype")
         data = encoded["data"]
-        if not isinstance(data, str) or len(data) > DATA_CHARS:
+        if type(data) is int:
+            if not 0 <= data < len(frames) or data in used:
+                raise Interference("returned data naming a frame that is not there, or again")
+            used.add(data)
+            data = frames[data]
+        if not isinstance(data, str | bytes) or len(data) > DATA_CHARS:
             raise Interference("returned data that is not an encoded array")
         checked["data"] = data
     return checked
@@ -126,9 +137,12 @@ def case_event(event: dict, key: str, returns: Iterable[str], output_chars: int)
     _keys(
         event,
         ("event", "key", "outputs", "error"),
-        ("stdout", "warnings", "seconds"),
+        ("stdout", "warnings", "seconds", "frames"),
         what="a case event",
     )
+    frames = event.get("frames", [])
+    if not isinstance(frames, list) or not all(isinstance(f, bytes) for f in frames):
+        raise Interference("frames that are not binary")  # the reader puts them there
     if event["key"] != key:
         raise Interference("a result for another case than the one running")
     outputs, error = event["outputs"], event["error"]
@@ -141,10 +155,11 @@ def case_event(event: dict, key: str, returns: Iterable[str], output_chars: int)
     seconds = event.get("seconds", 0.0)
     if type(seconds) not in (int, float):
         raise Interference("a duration that is not a number")
+    used: set = set()
     return {
         "event": "case",
         "key": key,
-        "outputs": {name: value(v) for name, v in outputs.items()},
+        "outputs": {name: value(v, 0, frames, used) for name, v in outputs.items()},
         "error": None if error is None else _error(error),
         "stdout": _text(event.get("stdout", ""), output_chars + NAME_CHARS, "stdout"),
         "warnings": _warnings(event.get("warnings", [])),

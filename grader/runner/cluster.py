@@ -42,9 +42,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader import __version__
+from grader.budget import Budget, Refusal
 from grader.checks import NOTEBOOKS, checks_for
 from grader.checks.cases import salt_from_environment
-from grader.grading import SubmissionResult, Target, _cases, _ungradable, grade_notebook
+from grader.grading import (
+    SubmissionResult,
+    Target,
+    _cases,
+    _ungradable,
+    budget_holder,
+    grade_notebook,
+    refused,
+)
 from grader.runner import sandbox
 from grader.runner.process import DEFAULT_LIMITS, Limits
 from grader.runner.submission import MAX_NOTEBOOK_BYTES
@@ -56,6 +65,7 @@ POLL_SECONDS = 0.1
 STATUS_SECONDS = 1.0  # how often the progress bar asks the scheduler what is running
 TASK_PREFIX = "dnn-kit-grade"
 LOST_ROUNDS = 3  # times tasks the cluster cancelled are sent again
+IN_FLIGHT_PER_THREAD = 2  # tasks on the cluster per worker thread (the rest wait for a grant)
 
 
 class ClusterError(RuntimeError):
@@ -179,13 +189,22 @@ def check_workers(client, policy: str) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------- the batch
-def build_case_table(include_hidden: bool, salt: str, reference):
-    """Every check's cases, as :class:`~grader.runner.cluster_worker.CaseTable` (built here,
-    where the salt and the reference are, and only here)."""
+def assignments_of(targets: list[Target]) -> list[str]:
+    """The assignments a batch can need cases for: those the layout names, or every one when
+    a notebook's assignment is only known once it is read (on the worker)."""
+    named = {target.assignment for target in targets}
+    return [a for a in NOTEBOOKS if a in named] if named <= set(NOTEBOOKS) else list(NOTEBOOKS)
+
+
+def build_case_table(include_hidden: bool, salt: str, reference, assignments=None):
+    """Every check's cases of ``assignments`` (default: all), as
+    :class:`~grader.runner.cluster_worker.CaseTable` (built here, where the salt and the
+    reference are, and only here). A check of another assignment has no entry: a worker that
+    meets one anyway reports it as a case-building problem of that check."""
     from grader.runner.cluster_worker import CaseTable
 
     built: dict = {}
-    for notebook in NOTEBOOKS:
+    for notebook in NOTEBOOKS if assignments is None else assignments:
         for check in checks_for(notebook, include_hidden):
             if check.id in built:
                 continue
@@ -246,14 +265,25 @@ def _received(target: Target, answer, summary: ClusterSummary) -> SubmissionResu
 
 
 class _Batch:
-    """The tasks of one batch on the cluster, their progress bar, and their client-side budget."""
+    """The tasks of one batch on the cluster, their progress bar, and their client-side budget.
+
+    The time budgets of :mod:`grader.budget` are kept here, as ``grade --jobs`` keeps them: a
+    notebook's task is submitted only once its student's budget (and the batch's) grants it
+    time, with the granted limits; the time its worker reports settles the grant. So that the
+    batch budget means "no notebook starts after it" here too, only about two tasks per worker
+    thread are on the cluster at a time (the rest wait here, not in the scheduler's queue).
+    """
 
     def __init__(self, client, targets, on_result, summary, options: dict, progress: bool):
         from tqdm.auto import tqdm
 
         self.client, self.targets, self.on_result = client, targets, on_result
-        self.summary, self.options = summary, options
-        self.budget = 2 * options["limits"].total_seconds + 60
+        self.options = {k: v for k, v in options.items() if k != "limits"}
+        self.summary, self.limits = summary, options["limits"]
+        self.budget = Budget(self.limits)
+        self.granted: dict[int, Limits] = {}  # target index -> its running task's limits
+        self.cap = IN_FLIGHT_PER_THREAD
+        self.held = 0  # notebooks waiting here for a grant or a free slot
         self.jobs: dict[int, dict] = {}
         self.token = secrets.token_hex(6)
         self.table_plugin = None
@@ -300,25 +330,50 @@ class _Batch:
         """done (the bar itself), running and queued (as the scheduler last said)."""
         keys = {f.key for f in self.index}
         running = len(self.running & keys)
-        self.bar.set_postfix(running=running, queued=len(keys) - running, refresh=False)
+        queued = len(keys) - running + self.held  # on the scheduler, or here awaiting a grant
+        self.bar.set_postfix(running=running, queued=queued, refresh=False)
 
-    def submit(self, indices: list[int]) -> list:
+    def submit(self, waiting: list[int], finished) -> list[int]:
+        """Submit what the budget grants of ``waiting`` (in order, up to the in-flight cap),
+        report what it refuses; returns the indices still waiting."""
         from grader.runner.cluster_worker import grade_task
 
-        keys = []
-        for i in indices:
+        still = []
+        for n, i in enumerate(waiting):
+            if len(self.index) >= self.cap:
+                return still + waiting[n:]
+            target = self.targets[i]
+            granted = self.budget.grant(budget_holder(target), wait=False)
+            if granted is None:  # the student's running notebooks hold the rest of the budget
+                still.append(i)
+                continue
+            if isinstance(granted, Refusal):
+                self.report(i, refused(target, granted, self.limits))
+                continue
             self.attempts[i] += 1  # a new key for every attempt
-            keys.append((f"{TASK_PREFIX}-{self.token}", i, self.attempts[i]))
-        futures = self.client.map(
-            grade_task,
-            [self.jobs[i] for i in indices],
-            token=self.token,
-            key=keys,
-            pure=False,
-            **self.options,
-        )
-        self.index.update(zip(futures, indices, strict=True))
-        return futures
+            future = self.client.submit(
+                grade_task,
+                self.jobs[i],
+                token=self.token,
+                limits=granted,
+                key=(f"{TASK_PREFIX}-{self.token}", i, self.attempts[i]),
+                pure=False,
+                **self.options,
+            )
+            self.granted[i] = granted
+            self.index[future] = i
+            finished.add(future)
+        return still
+
+    def release(self, i: int, key, result: SubmissionResult | None) -> None:
+        """Settle a task's grant: the time its worker reports, else how long it ran."""
+        granted = self.granted.pop(i)
+        if result is not None and result.seconds is not None:
+            seconds = float(result.seconds)
+        else:
+            seen = self.first_seen.get(key)
+            seconds = time.monotonic() - seen if seen is not None else 0.0
+        self.budget.settle(budget_holder(self.targets[i]), granted, seconds)
 
     def settle(self, indices: list[int], alone: bool = False) -> list[int]:
         """Grade ``indices`` (one at a time if ``alone``), sending again the tasks the cluster
@@ -347,11 +402,10 @@ class _Batch:
         from distributed import KilledWorker, as_completed
 
         unfinished = []
-        finished = as_completed(
-            self.submit(indices), with_results=True, raise_errors=False, loop=self.client.loop
-        )
-        while not finished.is_empty():
-            done = finished.next_batch(block=False)
+        finished = as_completed([], with_results=True, raise_errors=False, loop=self.client.loop)
+        waiting = self.submit(list(indices), finished)
+        while waiting or not finished.is_empty():
+            done = finished.next_batch(block=False) if not finished.is_empty() else []
             for future, answer in done:
                 i = self.index.pop(future)
                 key, status = future.key, future.status
@@ -359,13 +413,13 @@ class _Batch:
                 if status == "error" and isinstance(answer, tuple) and len(answer) == 3:
                     answer = answer[1]  # (type, exception, traceback)
                 target = self.targets[i]
+                result = None
                 if key in self.cancelled:
                     result = _failed(target, self.cancelled[key])
                 elif isinstance(answer, dict):  # what grade_task returns
                     result = _received(target, answer, self.summary)
                 elif isinstance(answer, KilledWorker) and not alone:
                     unfinished.append((i, "killed"))
-                    continue
                 elif isinstance(answer, KilledWorker):
                     result = _failed(
                         target,
@@ -375,10 +429,14 @@ class _Batch:
                 elif status == "cancelled" or isinstance(answer, CancelledError):
                     unfinished.append((i, "lost"))  # by the cluster (e.g. a scheduler restart)
                     self.why_cancelled[i] = str(answer)
-                    continue
                 else:
                     result = _failed(target, f"{type(answer).__name__}: {answer} ({status})")
-                self.report(i, result)
+                self.release(i, key, result if isinstance(answer, dict) else None)
+                if result is not None:
+                    self.report(i, result)
+            if waiting and (done or len(self.index) < self.cap):
+                waiting = self.submit(waiting, finished)
+            self.held = len(waiting)
             if not done:
                 self._watch()
                 time.sleep(POLL_SECONDS)
@@ -398,15 +456,18 @@ class _Batch:
         self.last_status = now
         try:
             processing = self.client.processing()
+            threads = sum(self.client.nthreads().values())
         except Exception:  # noqa: BLE001 - the scheduler is gone: the futures will say so
             return
+        self.cap = IN_FLIGHT_PER_THREAD * max(1, threads)  # workers come and go
         ours = {f.key: f for f in self.index}
         running = [key for keys in processing.values() for key in keys if key in ours]
         self.running = set(running)
         for key in running:
             started = self.first_seen.setdefault(key, now)
-            if now - started > self.budget:
-                self._cancel([key], ours, f"no answer within {self.budget:.0f} s")
+            allowed = 2 * self.granted[self.index[ours[key]]].total_seconds + 60
+            if now - started > allowed:
+                self._cancel([key], ours, f"no answer within {allowed:.0f} s")
         if processing:
             self.no_workers_since = None
         elif self.no_workers_since is None:
@@ -436,12 +497,14 @@ def grade_on_cluster(
     summary = ClusterSummary()
     try:
         policy = worker_policy()
-        check_workers(client, policy)
+        statuses = check_workers(client, policy)
         options = {"policy": policy, "include_hidden": include_hidden, "limits": limits}
         batch = _Batch(client, targets, on_result, summary, options, progress)
+        batch.cap = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()), len(statuses))
         try:
+            salt = salt or salt_from_environment()
             batch.broadcast(
-                build_case_table(include_hidden, salt or salt_from_environment(), reference)
+                build_case_table(include_hidden, salt, reference, assignments_of(targets))
             )
             for i, target in enumerate(targets):
                 job = _job(target)

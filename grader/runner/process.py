@@ -32,6 +32,7 @@ from grader.runner.sandbox import FALLBACK, SandboxError
 CHILD_SCRIPT = Path(child.__file__).resolve()
 MAX_EVENT_BYTES = 64 * 2**20  # one event (an encoded array of the child's largest, and more)
 MAX_RUN_BYTES = 256 * 2**20  # everything one submission's processes may send, restarts included
+MAX_FRAMES = 2**15  # binary frames after one event (arrays of its returned values and sequences)
 ISOLATION = "none (nothing was run)"  # until a run says which isolation it had
 TIMEOUT, EOF, GARBAGE, OVERSIZED = "timeout", "eof", "garbage", "oversized"
 
@@ -107,8 +108,11 @@ def death_reason(code: int | None, limits: Limits) -> str:
 class _EventReader:
     """Reads newline-delimited JSON events from a pipe with deadlines and size caps.
 
-    ``outcome.received`` counts every byte read for the submission; past ``MAX_RUN_BYTES`` (or
-    one line past ``MAX_EVENT_BYTES``) the reader answers OVERSIZED and reads no more.
+    An event whose line lists ``"frames": [n, ...]`` is followed by that many bytes of binary
+    frames (see :mod:`grader.runner.child`); the event is returned with ``"frames"`` holding
+    them as ``bytes``, for :mod:`grader.runner.channel` to check. ``outcome.received`` counts
+    every byte read for the submission; past ``MAX_RUN_BYTES`` (or one event, line and frames,
+    past ``MAX_EVENT_BYTES``) the reader answers OVERSIZED and reads no more.
     """
 
     def __init__(self, fd: int, outcome: RunOutcome | None = None):
@@ -116,6 +120,7 @@ class _EventReader:
         self.outcome = outcome if outcome is not None else RunOutcome()
         self.chunks: list[bytes] = []  # the unfinished line, in pieces (no quadratic copying)
         self.size = 0
+        self.framed: tuple[dict, list[int], int] | None = None  # an event awaiting its frames
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.fd, selectors.EVENT_READ)
         try:  # fewer, larger reads for the multi-megabyte events of big arrays
@@ -125,27 +130,67 @@ class _EventReader:
 
     def next(self, deadline: float) -> dict | str:
         """An event, or TIMEOUT, EOF (the child is gone), GARBAGE (not an event), OVERSIZED."""
-        while not self.chunks or b"\n" not in self.chunks[-1]:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.selector.select(remaining):
-                return TIMEOUT
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
-                return EOF
-            self.chunks.append(chunk)
-            self.size += len(chunk)
-            self.outcome.received += len(chunk)
-            if self.size > MAX_EVENT_BYTES or self.outcome.received > MAX_RUN_BYTES:
+        if self.framed is None:
+            while not self.chunks or b"\n" not in self.chunks[-1]:
+                status = self._read(deadline)
+                if status:
+                    return status
+            buffer = b"".join(self.chunks)
+            line, rest = buffer.split(b"\n", 1)
+            self.chunks, self.size = ([rest], len(rest)) if rest else ([], 0)
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                return GARBAGE
+            if not isinstance(event, dict):
+                return GARBAGE
+            if "frames" not in event:
+                return event
+            lengths = event["frames"]
+            if (
+                not isinstance(lengths, list)
+                or len(lengths) > MAX_FRAMES
+                or not all(type(n) is int and n >= 0 for n in lengths)
+            ):
+                return GARBAGE
+            if len(line) + sum(lengths) > MAX_EVENT_BYTES:
                 self.chunks, self.size = [], 0
                 return OVERSIZED
-        buffer = b"".join(self.chunks)
-        line, rest = buffer.split(b"\n", 1)
+            self.framed = (event, lengths, len(line))
+        event, lengths, line_size = self.framed
+        needed = sum(lengths)
+        while self.size < needed:
+            # the line is read and counted; read no further than the frames (the cap holds)
+            status = self._read(deadline, line_size, needed - self.size)
+            if status:
+                return status
+        buffer = memoryview(b"".join(self.chunks))
+        frames, offset = [], 0
+        for n in lengths:
+            frames.append(bytes(buffer[offset : offset + n]))
+            offset += n
+        rest = bytes(buffer[needed:])
         self.chunks, self.size = ([rest], len(rest)) if rest else ([], 0)
-        try:
-            event = json.loads(line)
-        except (ValueError, RecursionError):
-            return GARBAGE
-        return event if isinstance(event, dict) else GARBAGE
+        self.framed = None
+        event["frames"] = frames
+        return event
+
+    def _read(self, deadline: float, already: int = 0, most: int = 1 << 20) -> str | None:
+        """One read (of at most ``most`` bytes) into the buffer; TIMEOUT, EOF or OVERSIZED when
+        it cannot be done."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not self.selector.select(remaining):
+            return TIMEOUT
+        chunk = os.read(self.fd, min(most, 1 << 20))
+        if not chunk:
+            return EOF
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        self.outcome.received += len(chunk)
+        if already + self.size > MAX_EVENT_BYTES or self.outcome.received > MAX_RUN_BYTES:
+            self.chunks, self.size, self.framed = [], 0, None
+            return OVERSIZED
+        return None
 
     def close(self) -> None:
         self.selector.close()
@@ -354,10 +399,16 @@ def run_in_child(
 
 
 def _request(cells: list[dict], cases: list[dict], limits: Limits) -> bytes:
-    """The child's request; a case that carries its JSON text (``case.json``) is not re-encoded."""
-    encoded = ",".join(getattr(case, "json", None) or json.dumps(case) for case in cases)
-    head = json.dumps({"cells": cells, "output_limit": limits.output_chars})
-    return (head[:-1] + ', "cases": [' + encoded + "]}").encode()
+    """The child's request; a case that carries its JSON text (``case.parts``, bytes that
+    joined give it) is not re-encoded, and the request is joined once."""
+    head = json.dumps({"cells": cells, "output_limit": limits.output_chars, "frames": True})
+    parts = [head[:-1].encode(), b', "cases": [']
+    for i, case in enumerate(cases):
+        if i:
+            parts.append(b",")
+        parts += getattr(case, "parts", None) or [json.dumps(case).encode()]
+    parts.append(b"]}")
+    return b"".join(parts)
 
 
 def _fatal(why: str) -> dict:

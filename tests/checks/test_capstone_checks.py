@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kit_testing import every_case
+from kit_testing import every_case, read_answer, write_submission
 
 from grader.checks import capstone, checks_for
 from grader.checks.cases import fixtures_bytes, load_fixtures
+from grader.grading import Target, grade_notebook
 from grader.runner.child import run_case
 from grader.runner.judging import judge_event, wire_case
 from grader.toolkit.gradcheck import numerical_gradient
@@ -58,8 +59,11 @@ def run_everywhere(cases, namespace) -> dict[str, list]:
     return results
 
 
-def failed_checks(results) -> list[str]:
-    return sorted(cid for cid, cases in results.items() if not all(c.passed for c in cases))
+def failed_checks(results, carry_forward: bool = True) -> list[str]:
+    """Checks that lose points (errors carried forward on, the default, or off)."""
+    return sorted(
+        cid for cid, cases in results.items() if not all(c.earned(carry_forward) for c in cases)
+    )
 
 
 def diagnoses(results) -> set[str]:
@@ -146,7 +150,8 @@ def test_expected_scores_and_running_statistics_are_right(cases):
         kind = case.params.get("kind")
         if kind == "dropout_test":
             scores, _ = forward(params_of(case), case.inputs["X"], "test")
-            np.testing.assert_allclose(case.expected["scores"], scores, rtol=1e-12, atol=1e-10)
+            for name in ("scores_a", "scores_b"):
+                np.testing.assert_allclose(case.expected[name], scores, rtol=1e-12, atol=1e-10)
         elif kind == "bn_test":
             running = running_inputs(case)
             params = params_of(case)
@@ -341,3 +346,70 @@ def test_a_constant_loss_with_zero_gradients_earns_no_gradient_check(cases, refe
     assert len(judged) == 1 + 2 * len(SALTS)
     assert not any(r.passed for r in judged)
     assert all("proves nothing about the gradients" in r.message for r in judged)
+
+
+# --------------------------------------------------------------------------- errors carried forward
+CARRIED = ["delia_penalty_on_biases", "enzo_penalty_on_everything", "fatima_no_half"]
+
+
+@pytest.mark.parametrize("stem", CARRIED)
+def test_a_loss_mistake_is_charged_once_and_carried_forward(stem, cases):
+    """A loss with a catalogued mistake and the exact gradients of that loss: the gradient
+    checks keep their points, say which check charged the mistake, and store both verdicts, so
+    a course that turns errors carried forward off charges them again."""
+    path = ANSWERS / f"{stem}.py"
+    _expect, fails = declared(path)
+    results = run_everywhere(cases, answer_namespace(path))
+    carried = {cid for cid, cs in results.items() for c in cs if c.carried_forward}
+    assert "capstone_gradients" in carried and "capstone_loss" in fails
+    for cs in results.values():
+        for c in cs:
+            if c.carried_forward:
+                assert not c.passed and c.charged_in == capstone.LOSS_CHECK
+                assert f"charged in {capstone.LOSS_CHECK}" in c.message
+    assert not carried & set(fails)
+    assert failed_checks(results, carry_forward=False) == sorted(set(fails) | carried)
+
+
+def test_right_gradients_of_a_wrong_loss_pass_the_finite_difference_check(cases):
+    """goran's loss uses the norms (charged in capstone_loss), his gradients are the right ones:
+    the finite differences of his loss, with the mistake's analytic part taken out, agree."""
+    path = ANSWERS / "goran_penalty_norm.py"
+    results = run_everywhere(cases, answer_namespace(path))
+    judged = [
+        c
+        for cid in ("capstone_gradcheck_dropout", "capstone_hidden_backward")
+        for c in results[cid]
+    ]
+    assert all(c.passed for c in judged)
+    assert any("once that mistake's part is taken out" in c.message for c in judged)
+    assert failed_checks(results, carry_forward=False) == declared(path)[1]
+
+
+def test_the_gate_holds_through_the_real_runner(tmp_path, reference):
+    """A constant loss with zero gradients, graded end to end (grade_notebook on a written
+    submission, hidden checks included): no gradient-check points, carried forward or not."""
+    functions, _ = read_answer(ANSWERS / "amara_correct.py")
+    functions["mlp_loss"] = (
+        "def mlp_loss(params, X, y=None, *, p_drop=0.0, lam=0.0, mode='train', bn_params=None,"
+        " rng=None):\n"
+        "    if y is None:\n"
+        "        return np.zeros((X.shape[0], 3))\n"
+        "    return 1.0, {k: np.zeros_like(v) for k, v in params.items()}\n"
+    )
+    notebook = write_submission(tmp_path, NOTEBOOK, functions)
+    result = grade_notebook(Target(notebook), reference=reference)
+    assert not result.error, result.error
+    by_id = {c.check.id: c for c in result.checks}
+    for check_id in (
+        "capstone_gradients",
+        "capstone_gradcheck_dropout",
+        "capstone_hidden_backward",
+    ):
+        check = by_id[check_id]
+        assert check.score == 0.0 and not any(c.earned() for c in check.cases), check_id
+    gate = [c for c in by_id["capstone_gradcheck_dropout"].cases]
+    gate += [c for c in by_id["capstone_hidden_backward"].cases if "finite differences" in c.name]
+    assert len(gate) == 2
+    assert all("proves nothing about the gradients" in c.message for c in gate)
+    assert by_id["capstone_layers"].score == by_id["capstone_layers"].check.points

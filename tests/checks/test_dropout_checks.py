@@ -7,17 +7,20 @@
   unit flipped, rows permuted) fail on every salt.
 * The bounds stated in ``grader/checks/dropout.py`` are recounted from the builders.
 * Degenerate pairs (issue 10): an all-zeros forward with dx = 0 and an identity forward with
-  dx = dout earn no train-mode backward case.
+  dx = dout earn no backward case (the gate); a forward scaled at test time with dx = dout loses
+  no backward point, and a backward exact for a catalogued forward mistake is carried forward
+  (both through the real runner too, with the rule on and off).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from kit_testing import every_case
+from kit_testing import every_case, write_submission
 
 from grader.checks import checks_for, dropout, mask_stats
 from grader.checks.cases import batch_cases
+from grader.grading import Target, grade_notebook
 from grader.runner.child import run_case
 from grader.runner.judging import judge_event, wire_case
 
@@ -178,7 +181,8 @@ def _mode(case) -> str:
 
 def test_the_stated_bounds_are_what_the_builders_make():
     """FALSE_FAIL per statistical case, as the module docstring states check by check: every
-    check at most 1e-9, the whole notebook 9e-10."""
+    check at most 1e-9, the whole notebook 1e-9 (the test-mode backward case's gate runs the
+    train-mode forward)."""
 
     def statistical(case) -> bool:
         if _mode(case) == "test" or case.params.get("property") == "seeded":
@@ -197,14 +201,14 @@ def test_the_stated_bounds_are_what_the_builders_make():
             {
                 "dropout_test_mode": 0,
                 "dropout_train_forward": 2e-10,
-                "dropout_backward": 1e-10,
+                "dropout_backward": 2e-10,  # the gates of both its cases
                 "dropout_fresh_mask": 1e-10,
                 "dropout_hidden_forward": 3e-10,
                 "dropout_hidden_backward": 2e-10,
             },
             abs=1e-15,
         )
-        assert max(bounds.values()) <= 1e-9 and sum(bounds.values()) <= 9e-10 + 1e-15
+        assert max(bounds.values()) <= 1e-9 and sum(bounds.values()) <= 1e-9 + 1e-15
 
 
 DEGENERATE = {
@@ -220,27 +224,129 @@ DEGENERATE = {
 
 
 @pytest.mark.parametrize("name", DEGENERATE)
-def test_degenerate_forward_backward_pairs_earn_no_train_backward_case(name):
+def test_degenerate_forward_backward_pairs_earn_no_backward_case(name):
+    """The gate: not one backward case, train or test mode (the test-mode case runs the
+    train-mode forward too), is earned, with or without errors carried forward."""
     results = judged(namespace(*DEGENERATE[name]), SALTS[:5])
-    train = [r for _, case, r in results if case.params.get("mode") == "train"]
-    assert train and not any(r.passed for r in train)
-    assert all("not a dropout here" in r.message for r in train)
+    backward = [r for _, case, r in results if "dout" in case.inputs]
+    assert backward and not any(r.earned(True) for r in backward)
+    assert all("not a dropout here" in r.message for r in backward)
+
+
+CATALOGUED_FORWARDS = {  # forward mistake -> (forward, the check that charges it)
+    "no scaling": (
+        _sampler(lambda rng, shape, p: (rng.random(shape) >= p) * (1 - p)),
+        "dropout_train_forward",
+    ),
+    "keep prob": (
+        _sampler(lambda rng, shape, p: (rng.random(shape) < p) * (1 - p) / p),
+        "dropout_train_forward",
+    ),
+}
 
 
 def test_catalogued_forward_mistakes_keep_their_consistent_backward():
-    """Errors carried forward for the catalogued forwards: no scaling, keep-probability confusion
-    and a shared mask are charged by the forward checks; a backward exact for them passes."""
-    forwards = {
-        "no scaling": _sampler(lambda rng, shape, p: (rng.random(shape) >= p) * (1 - p)),
-        "keep prob": _sampler(lambda rng, shape, p: (rng.random(shape) < p) * (1 - p) / p),
-        "shared mask": _sampler(
-            lambda rng, shape, p: np.ones((shape[0], 1)) * (rng.random(shape[1]) >= p)
-        ),
-    }
-    for name, forward in forwards.items():
+    """Errors carried forward for the catalogued forwards: no scaling and the keep-probability
+    confusion are charged by the forward checks; a backward exact for them keeps its points,
+    marked carried forward (lost when a course turns the rule off), naming the charging check.
+    A shared mask scales right: its backward is simply right."""
+    for name, (forward, charged) in CATALOGUED_FORWARDS.items():
         results = judged(namespace(forward), SALTS[:5])
-        backward = [r for _, case, r in results if "dout" in case.inputs]
-        assert backward and all(r.passed for r in backward), name
+        train = [r for _, case, r in results if case.params.get("mode") == "train"]
+        assert train and all(r.carried_forward and not r.passed for r in train), name
+        assert all(r.earned(True) and not r.earned(False) for r in train), name
+        assert all(r.charged_in == charged and charged in r.message for r in train), name
+    shared = _sampler(lambda rng, shape, p: np.ones((shape[0], 1)) * (rng.random(shape[1]) >= p))
+    backward = [r for _, case, r in judged(namespace(shared), SALTS[:5]) if "dout" in case.inputs]
+    assert backward and all(r.passed for r in backward)
+
+
+def _scaled_at_test(factor: str, backward_test: str) -> dict[str, str]:
+    """A sample-answer-like submission: right in train mode, x·factor in test mode."""
+    forward = f"""def dropout_forward(x, p_drop, mode="train", rng=None):
+    if mode == "test":
+        return x * {factor}, (None, p_drop, mode)
+    rng = rng if rng is not None else np.random.default_rng()
+    mask = rng.random(x.shape) >= p_drop
+    return x * mask / (1 - p_drop), (mask, p_drop, mode)"""
+    backward = f"""def dropout_backward(dout, cache):
+    mask, p_drop, mode = cache
+    if mode == "test":
+        return {backward_test}
+    return dout * mask / (1 - p_drop)"""
+    return {"dropout_forward": forward, "dropout_backward": backward}
+
+
+def _graded(tmp_path, functions, reference):
+    notebook = write_submission(tmp_path, NOTEBOOK, functions)
+    result = grade_notebook(Target(notebook), reference=reference)
+    assert not result.error, result.error
+    return result
+
+
+def _scores(result) -> dict[str, tuple[float, float]]:
+    """check id -> (score with errors carried forward, score with the rule turned off)."""
+    out = {}
+    for check in result.checks:
+        on = check.score
+        check.carry_forward = False
+        out[check.check.id] = (on, check.score)
+        check.carry_forward = True
+    return out
+
+
+@pytest.mark.parametrize("factor", ["(1 - p_drop)", "(1 / (1 - p_drop))"])
+def test_scaled_at_test_with_dx_dout_loses_no_backward_point(tmp_path, reference, factor):
+    """Issue 10: a forward scaled at test time with the test-mode backward dx = dout, graded by
+    the real runner: the forward's mistake costs dropout_test_mode only; the backward keeps every
+    point with errors carried forward on *and* off (dx = dout is right in test mode), and says
+    which check charged the forward."""
+    result = _graded(tmp_path, _scaled_at_test(factor, "dout"), reference)
+    scores = _scores(result)
+    backward = next(c for c in result.checks if c.check.id == "dropout_backward")
+    assert scores["dropout_backward"] == (backward.check.points, backward.check.points)
+    assert scores["dropout_test_mode"] == (0.0, 0.0)
+    test_case = next(c for c in backward.cases if "test mode" in c.name)
+    assert test_case.passed and "charged in dropout_test_mode" in test_case.message
+    assert "dropout.scaled_at_test" in test_case.message
+    assert sorted(c.check.id for c in result.checks if not c.passed) == ["dropout_test_mode"]
+
+
+def test_scaled_at_test_with_its_own_consistent_backward_is_carried_forward(tmp_path, reference):
+    """The same forward with dx = dout·(1-p) in test mode (exact for that forward): carried
+    forward, so it keeps the point with the rule on and loses it with the rule off."""
+    result = _graded(tmp_path, _scaled_at_test("(1 - p_drop)", "dout * (1 - p_drop)"), reference)
+    scores = _scores(result)
+    backward = next(c for c in result.checks if c.check.id == "dropout_backward")
+    (test_case,) = [c for c in backward.cases if "test mode" in c.name]
+    assert test_case.carried_forward and test_case.charged_in == "dropout_test_mode"
+    share = backward.check.points * test_case.points / sum(c.points for c in backward.cases)
+    assert scores["dropout_backward"] == pytest.approx(
+        (backward.check.points, backward.check.points - share)
+    )
+
+
+@pytest.mark.parametrize("name", DEGENERATE)
+def test_degenerate_pairs_earn_no_dropout_backward_point_in_the_runner(tmp_path, reference, name):
+    """Issue 10: an all-zeros or identity forward with its own consistent backward, graded by
+    the real runner: no dropout_backward (nor hidden backward-case) point, rule on or off."""
+    sources = {
+        "all zeros, dx = 0": (
+            "def dropout_forward(x, p_drop, mode='train', rng=None):\n"
+            "    return np.zeros_like(x), None",
+            "def dropout_backward(dout, cache):\n    return np.zeros_like(dout)",
+        ),
+        "identity, dx = dout": (
+            "def dropout_forward(x, p_drop, mode='train', rng=None):\n    return x.copy(), None",
+            "def dropout_backward(dout, cache):\n    return dout",
+        ),
+    }[name]
+    result = _graded(
+        tmp_path, {"dropout_forward": sources[0], "dropout_backward": sources[1]}, reference
+    )
+    assert _scores(result)["dropout_backward"] == (0.0, 0.0)
+    hidden = next(c for c in result.checks if c.check.id == "dropout_hidden_backward")
+    assert not any(c.earned(True) for c in hidden.cases if c.name.startswith("backward"))
 
 
 def test_a_backward_rewriting_the_forward_output_in_place_fails():

@@ -102,7 +102,7 @@ def test_expected_values_agree_with_independent_formulas(reference):
                 total = lam / 2 * math.fsum(fsum_sq(W) for W in weights)
                 assert float(value) == pytest.approx(total, rel=1e-12)
             elif name == "grads":
-                l1 = case.params["function"] == "l1_penalty_grad"
+                l1 = case.params["kind"] == "l1_penalty_grad"
                 assert len(value) == len(weights)
                 for g, W in zip(value, weights, strict=True):
                     assert g.shape == W.shape
@@ -111,6 +111,8 @@ def test_expected_values_agree_with_independent_formulas(reference):
                     assert rel_error(g, formula) < tol, (check.id, case.name)
                     if l1:
                         assert np.all(g[W == 0] == 0)
+            elif name == "weights_after":  # the reference leaves its inputs alone
+                assert all(np.array_equal(a, W) for a, W in zip(value, weights, strict=True))
             else:
                 raise AssertionError(f"unexpected expected value {name}")
 
@@ -128,7 +130,7 @@ def test_expected_gradients_agree_with_finite_differences(reference):
         if "grads" not in case.expected:
             continue
         weights = [W.copy() for W in weights_of(case)]
-        lam, function = case.params["lam"], case.params["function"]
+        lam, function = case.params["lam"], case.params["kind"]
         penalty = _penalty_formula(function)
         for W, g in zip(weights, case.expected["grads"], strict=True):
             numeric = numerical_gradient(
@@ -146,13 +148,13 @@ def test_finite_difference_cases_match_the_closed_forms(reference):
     check = get_check("norms_hidden_gradients")
     for salt in SALTS:
         fd = [c for c in hidden_cases(check, salt, reference) if "finite" in c.params["source"]]
-        assert {c.params["function"] for c in fd} == {"l1_penalty_grad", "l2_penalty_grad"}
+        assert {c.params["kind"] for c in fd} == {"l1_penalty_grad", "l2_penalty_grad"}
         for case in fd:
             lam = case.params["lam"]
             for W, g in zip(weights_of(case), case.expected["grads"], strict=True):
-                closed = lam * np.sign(W) if "l1" in case.params["function"] else lam * W
+                closed = lam * np.sign(W) if "l1" in case.params["kind"] else lam * W
                 assert rel_error(g, closed) < 1e-7
-                if "l1" in case.params["function"]:
+                if "l1" in case.params["kind"]:
                     assert np.min(np.abs(W)) >= 0.05  # no kink within the step
 
 
@@ -178,7 +180,7 @@ def test_inputs_can_tell_the_mistakes_apart(reference):
         assert any(r != c for r, c in shapes) and all(min(s) >= 2 for s in shapes)
         assert any(abs(float(W.mean())) > 0.5 for _, c in cases for W in weights_of(c))
         for _, case in cases:
-            if case.params["kind"] != "norm":
+            if "W" not in case.inputs:  # layers: penalties and gradients
                 ws = weights_of(case)
                 assert len(ws) >= 2 and len({W.shape for W in ws}) == len(ws)
                 assert case.params["lam"] != 1
@@ -187,7 +189,7 @@ def test_inputs_can_tell_the_mistakes_apart(reference):
                 c
                 for k, c in cases
                 if k.id == check_id
-                and c.params.get("function") == "l1_penalty_grad"
+                and c.params.get("kind") == "l1_penalty_grad"
                 and any(np.any(W == 0) for W in weights_of(c))
             ]
             assert zero_cases, (salt, check_id)

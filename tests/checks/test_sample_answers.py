@@ -9,7 +9,7 @@ named. Every misconception in the catalogue has at least one such answer.
 from __future__ import annotations
 
 import pytest
-from kit_testing import answer_files, read_answer, write_submission
+from kit_testing import answer_files, diagnoses, failed_checks, read_answer, write_submission
 
 from grader.checks import MISCONCEPTIONS
 from grader.grading import Target, grade_notebook
@@ -21,8 +21,8 @@ def test_sample_answer_is_graded_as_intended(path, tmp_path, reference):
     notebook = write_submission(tmp_path, path.parent.name, functions)
     result = grade_notebook(Target(notebook), reference=reference)
     assert not result.error, result.error
-    failed = sorted(c.check.id for c in result.checks if not c.passed)
-    found = {d for c in result.checks for d in c.diagnosis}
+    failed = failed_checks(result)
+    found = diagnoses(result)
     if declared["expect"] == "full marks":
         assert failed == [], {
             c.check.id: [x.message for x in c.cases if not x.passed]

@@ -8,6 +8,7 @@ plugin that SIGKILLs the worker process (``cluster_faults``).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import cloudpickle
@@ -17,10 +18,12 @@ pytest.importorskip("distributed")
 
 import cluster_faults  # noqa: E402
 from distributed import Client, LocalCluster, Security  # noqa: E402
+from hostile.hostile_helpers import CORRECT_FORWARD, FULL, submission  # noqa: E402
 from kit_testing import ROOT  # noqa: E402
 
 from grader.__main__ import main  # noqa: E402
-from grader.grading import discover, grade_many  # noqa: E402
+from grader.checks import NOTEBOOKS  # noqa: E402
+from grader.grading import Target, discover, grade_many  # noqa: E402
 from grader.runner import cluster  # noqa: E402
 from grader.runner.cluster import ClusterError, check_address, grade_on_cluster  # noqa: E402
 from grader.runner.cluster_worker import CaseTable  # noqa: E402
@@ -48,13 +51,14 @@ def comparable(result) -> dict:
 
     Not the measured figures in case messages: a student's dropout that draws from NumPy's
     default generator drops a different 30.2 % or 29.7 % on every run, locally too.
-    Not the stated ``limits`` either: a local run records the time its per-student budget
-    granted each notebook, while the cluster path does not apply the per-student and per-batch
-    budgets yet (docs/cluster.md, "Not yet"), only each notebook's own limits.
+    Of the stated ``limits``, not the time the per-student budget granted (``total_seconds``):
+    both paths keep the budget, but what one of a student's notebooks is granted depends on how
+    long the student's other notebooks took.
     """
     data = result_to_dict(result)
-    for key in ("seconds", "path", "limits"):
+    for key in ("seconds", "path"):
         data.pop(key)
+    data["limits"].pop("total_seconds")
     data["score"] = result.score
     for check in data["checks"]:
         check["cases"] = [(c["name"], c["passed"], c["diagnosis"]) for c in check["cases"]]
@@ -91,6 +95,18 @@ def test_scheduler_option_defaults_to_the_environment(monkeypatch, capsys):
     notebook = next(iter(discover([CLASS]))).path
     assert main(["grade", str(notebook), "--no-progress"]) == 2
     assert "refusing tcp://192.0.2.7:8786" in capsys.readouterr().err
+
+
+def test_the_case_table_holds_the_assignments_the_batch_names(tmp_path):
+    """Cases for the assignments the layout names; all of them when one is not named (the
+    worker identifies it from the notebook itself)."""
+    named = [
+        Target(tmp_path / "a.ipynb", "s", "02_dropout"),
+        Target(tmp_path / "b", "s", "01_norms"),
+    ]
+    assert cluster.assignments_of(named) == ["01_norms", "02_dropout"]
+    unnamed = [*named, Target(tmp_path / "c.ipynb", "s", None)]
+    assert cluster.assignments_of(unnamed) == list(NOTEBOOKS)
 
 
 def test_case_table_reports_what_the_client_could_not_build(reference):
@@ -170,7 +186,7 @@ def on_cluster(local_cluster, targets, reference, **options):
         address=local_cluster.scheduler_address,
         salt=SALT,
         reference=reference,
-        limits=LIMITS,
+        limits=options.pop("limits", LIMITS),
         progress=False,
         **options,
     )
@@ -409,3 +425,82 @@ def test_oversized_or_unreadable_notebooks_are_not_sent(tmp_path, monkeypatch):
     assert cluster._job(target) is None
     small.unlink()
     assert cluster._job(target) is None
+
+
+# --------------------------------------------------------------------------- time budgets
+# a notebook that idles: cells just under their limit, then every case just under its own
+IDLE_FORWARD = "import time\ntime.sleep(1.2)\n" + CORRECT_FORWARD.replace(
+    "    if mode", "    time.sleep(0.9)\n    if mode", 1
+)
+BUDGET_LIMITS = Limits(cells_seconds=1.5, case_seconds=1.0, total_seconds=3.0)
+SLACK = 3.0  # loading, judging and starting a child are outside a run's own clock
+
+
+def idle_class(tmp_path, idle_notebooks: int) -> list[Target]:
+    """alice and bob hand in one correct notebook each; mallory ``idle_notebooks`` idle ones,
+    each a target of its own (as tests/hostile/test_budgets.py builds them)."""
+    for student in ("alice", "bob"):
+        submission(tmp_path, CORRECT_FORWARD + f"# {student}\n", student=student)
+    targets = discover([tmp_path / "submitted"])
+    for i in range(idle_notebooks):
+        path = submission(tmp_path / f"idle{i}", IDLE_FORWARD + f"# copy {i}\n", student="mallory")
+        targets.append(Target(path, student="mallory", assignment="02_dropout"))
+    return targets
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_the_student_budget_holds_on_the_cluster(local_cluster, reference, tmp_path):
+    """One student's idle notebooks stop after her budget on the cluster as with --jobs: the
+    client grants before it submits and settles on the result; the others are graded in full."""
+    limits = dataclasses.replace(BUDGET_LIMITS, student_seconds=5.0)
+    targets = idle_class(tmp_path, 6)
+    results, summary = on_cluster(local_cluster, targets, reference, limits=limits)
+    assert summary.failed == 0
+    by_student: dict[str, list] = {}
+    for result in results:
+        by_student.setdefault(result.student, []).append(result)
+    assert [r.score for r in by_student["alice"] + by_student["bob"]] == [FULL, FULL]
+    mallory = by_student["mallory"]
+    refused = [r for r in mallory if r.error.startswith("not graded: this student's")]
+    started = [r for r in mallory if r not in refused]
+    assert 1 <= len(started) <= limits.student_seconds // 1
+    granted = [r.limits["total_seconds"] for r in started]
+    assert sum(granted) <= limits.student_seconds and max(granted) <= limits.total_seconds
+    assert sum(r.seconds for r in started) <= limits.student_seconds + SLACK * len(started)
+    assert len(refused) == 6 - len(started) > 0 and all(r.final for r in refused)
+    assert all(r.score == 0 for r in refused)
+    assert all(r.score < FULL and not r.grader_failure for r in mallory)
+    stated = dataclasses.asdict(limits)
+    for result in results:
+        assert {k: v for k, v in result.limits.items() if k != "total_seconds"} == {
+            k: v for k, v in stated.items() if k != "total_seconds"
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_spent_batch_budget_on_the_cluster_leaves_the_rest_for_the_next_run(
+    local_cluster, reference, tmp_path
+):
+    """No task is submitted once the batch budget is spent: those notebooks get the same
+    non-final result as locally, are not stored, and the same command grades them next time."""
+    limits = dataclasses.replace(BUDGET_LIMITS, batch_seconds=2.0)
+    targets = idle_class(tmp_path, 6)
+    # the client's cases are built once per salt (cached): build them before the clock starts,
+    # so that the 2 s are spent on grading whichever tests ran before this one
+    cluster.build_case_table(True, SALT, reference, ["02_dropout"])
+    store = Store(tmp_path / "store")
+    context = Context(salt=SALT, reference=reference, limits=limits)
+    grade = cluster.grade_function(local_cluster.scheduler_address, context, progress=False)
+    first = grade_with_store(targets, store=store, context=context, grade=grade)
+    unstarted = [g for g in first if not g.result.final]
+    assert unstarted and len(unstarted) < len(targets)
+    assert all(g.result.error.startswith("not graded yet: the batch used") for g in unstarted)
+    assert all(g.result.score == 0 and not g.result.grader_failure for g in unstarted)
+    assert len(store.files()) == len(targets) - len(unstarted)
+    second = grade_with_store(targets, store=store, context=context, grade=grade)
+    assert {g.target.path for g in second if not g.from_store} >= {g.target.path for g in unstarted}
+    assert {g.target.path for g in second if g.from_store} == {
+        g.target.path for g in first if g.result.final
+    }

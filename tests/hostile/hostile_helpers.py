@@ -13,14 +13,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from kit_testing import failed_checks, student_notebook
 
+from grader.checks import checks_for
 from grader.grading import SubmissionResult, Target, grade_notebook
 from grader.runner import sandbox
 from grader.runner.process import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "02_dropout"
-FULL = 10.0  # the points of 02_dropout
+ALL_CHECKS = sorted(c.id for c in checks_for(ASSIGNMENT))
+FULL = float(sum(c.points for c in checks_for(ASSIGNMENT)))  # the points of 02_dropout
 
 # short limits keep the suite fast; the loops below still hit them
 FAST = Limits(cells_seconds=3.0, case_seconds=2.0, total_seconds=30.0)
@@ -78,7 +81,7 @@ def real_sandbox():
 
 
 def released(assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+    return student_notebook(assignment)
 
 
 def answer_cell(function: str, assignment: str = ASSIGNMENT) -> int:
@@ -87,6 +90,10 @@ def answer_cell(function: str, assignment: str = ASSIGNMENT) -> int:
         if cell.cell_type == "code" and f"def {function}(" in cell.source:
             return index
     raise LookupError(function)
+
+
+FORWARD_CELL = answer_cell("dropout_forward")
+BACKWARD_CELL = answer_cell("dropout_backward")
 
 
 def write(path: Path, notebook) -> Path:
@@ -135,9 +142,7 @@ def grade(path: Path, reference, limits: Limits = FAST, **options) -> Submission
     return result
 
 
-def failed(result: SubmissionResult) -> list[str]:
-    """The status of a result: which checks did not pass (sorted)."""
-    return sorted(c.check.id for c in result.checks if not c.passed)
+failed = failed_checks  # the status of a result: which checks did not pass (sorted)
 
 
 def reasons(result: SubmissionResult, check_id: str | None = None) -> set[str]:

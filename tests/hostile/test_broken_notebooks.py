@@ -9,6 +9,7 @@ import json
 
 import nbformat
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
+    ALL_CHECKS,
     CORRECT_BACKWARD,
     CORRECT_FORWARD,
     FULL,
@@ -20,15 +21,6 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     submission,
     write,
 )
-
-ALL_CHECKS = [
-    "dropout_backward",
-    "dropout_fresh_mask",
-    "dropout_hidden_backward",
-    "dropout_hidden_forward",
-    "dropout_test_mode",
-    "dropout_train_forward",
-]
 
 
 def test_corrupt_json_cut_short(tmp_path, reference):

@@ -12,6 +12,7 @@ import json
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_FORWARD,
     FAST,
+    FORWARD_CELL,
     FULL,
     UNSCALED_FORWARD,
     answer_cell,
@@ -26,7 +27,6 @@ from grader.runner import channel, sandbox
 from grader.runner.process import Limits
 from grader.store import Context, Store, grade_with_store, result_to_dict
 
-FORWARD_CELL = answer_cell("dropout_forward")
 CUT = "more characters cut by the grader"
 INTERFERED = channel.INTERFERED
 # what a result may hold of one text from the child: its cap plus the marker

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import numpy
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
+    ALL_CHECKS,
+    BACKWARD_CELL,
     CORRECT_FORWARD,
     FAST,
+    FORWARD_CELL,
     FULL,
     NAME_ME,
     ROOT,
@@ -29,24 +32,10 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     reasons,
     submission,
 )
+from kit_testing import diagnoses
 
 from grader.runner import sandbox
 from grader.runner.sandbox import RUNNER_DIR
-
-FORWARD_CELL = answer_cell("dropout_forward")
-BACKWARD_CELL = answer_cell("dropout_backward")
-ALL_CHECKS = [
-    "dropout_backward",
-    "dropout_fresh_mask",
-    "dropout_hidden_backward",
-    "dropout_hidden_forward",
-    "dropout_test_mode",
-    "dropout_train_forward",
-]
-
-
-def diagnoses(result) -> set[str]:
-    return {d for c in result.checks for d in c.diagnosis}
 
 
 def test_monkeypatching_numpy_and_builtins_changes_nothing(tmp_path, reference):

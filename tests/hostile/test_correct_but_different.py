@@ -20,6 +20,7 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     submission,
     write,
 )
+from kit_testing import full_marks_answers, student_notebook
 from make_sample_class import answer_functions, fill
 
 from grader.checks import NOTEBOOKS
@@ -104,21 +105,18 @@ def test_other_ways_to_write_dropout(variant, tmp_path, reference):
 
 
 def _full_marks_answers():
-    for path in sorted((ROOT / "data" / "sample_class" / "answers").glob("*/*.py")):
+    for path in full_marks_answers():
         assignment = path.parent.name
         released = ROOT / "notebooks" / assignment / f"{assignment}.ipynb"
         if assignment in NOTEBOOKS and released.exists():
-            if "expect: full marks" in path.read_text(encoding="utf-8"):
-                yield pytest.param(path, id=f"{assignment}/{path.stem}")
+            yield pytest.param(path, id=f"{assignment}/{path.stem}")
 
 
 @pytest.mark.parametrize("path", list(_full_marks_answers()))
 def test_every_correct_sample_answer_gets_full_marks_in_the_sandbox(path, tmp_path, reference):
-    import nbformat
 
     assignment = path.parent.name
-    released = nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", 4)
-    notebook = fill(released, answer_functions(path))
+    notebook = fill(student_notebook(assignment), answer_functions(path))
     target = write(
         tmp_path / "submitted" / path.stem / assignment / f"{assignment}.ipynb", notebook
     )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pytest
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
+    ALL_CHECKS,
     CORRECT_BACKWARD,
     CORRECT_FORWARD,
     FAST,
+    FORWARD_CELL,
     FULL,
     NAME_ME,
     answer_cell,
@@ -24,15 +26,6 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
 
 from grader.runner import sandbox
 
-FORWARD_CELL = answer_cell("dropout_forward")
-ALL_CHECKS = [
-    "dropout_backward",
-    "dropout_fresh_mask",
-    "dropout_hidden_backward",
-    "dropout_hidden_forward",
-    "dropout_test_mode",
-    "dropout_train_forward",
-]
 # test mode is called by the test-mode check (2 cases) and by one case of dropout_backward
 TEST_MODE_CHECKS = ["dropout_backward", "dropout_test_mode"]
 WITHOUT_TEST_MODE = FULL - 1 - 1

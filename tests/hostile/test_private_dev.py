@@ -12,6 +12,7 @@ import errno
 
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_FORWARD,
+    FORWARD_CELL,
     FULL,
     answer_cell,
     failed,
@@ -23,7 +24,6 @@ from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
 from grader.runner import sandbox
 from grader.runner.process import DEFAULT_LIMITS, run_in_child
 
-FORWARD_CELL = answer_cell("dropout_forward")
 READ_ONLY = "[Errno 30] Read-only file system"
 
 

@@ -14,9 +14,16 @@ import time
 
 import nbformat
 import pytest
-from kit_testing import ROOT, answer_files, build_wheel, read_answer, student_notebook
+from kit_testing import (
+    ROOT,
+    answer_files,
+    build_wheel,
+    full_marks_answers,
+    read_answer,
+    run_all,
+    student_notebook,
+)
 from make_sample_class import fill  # noqa: I001 - scripts/ is put on sys.path by kit_testing
-from nbclient import NotebookClient
 
 from grader.checks import NOTEBOOKS
 
@@ -28,18 +35,8 @@ BUILT = [a for a in NOTEBOOKS if (ROOT / "solutions" / a / f"{a}.ipynb").exists(
 @pytest.mark.parametrize("assignment", BUILT)
 def test_solution_notebook_runs_clean_within_budget(assignment, tmp_path):
     notebook = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    env_before = os.environ.pop("NBGRADER_EXECUTION", None)
     start = time.perf_counter()
-    try:
-        NotebookClient(
-            notebook,
-            timeout=HARD_LIMIT_SECONDS,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()
-    finally:
-        if env_before is not None:
-            os.environ["NBGRADER_EXECUTION"] = env_before
+    run_all(notebook, tmp_path, timeout=HARD_LIMIT_SECONDS)
     seconds = time.perf_counter() - start
     record = ROOT / "artifacts" / "notebook_times.json"
     record.parent.mkdir(exist_ok=True)
@@ -115,11 +112,7 @@ def test_release_folder_alone_with_the_installed_package(assignment, tmp_path):
     )
     release = tmp_path / "hub" / assignment
     shutil.copytree(ROOT / "notebooks" / assignment, release)
-    correct = next(
-        p
-        for p in answer_files()
-        if p.parent.name == assignment and read_answer(p)[1]["expect"] == "full marks"
-    )
+    correct = full_marks_answers(assignment)[0]
     notebook = fill(student_notebook(assignment), read_answer(correct)[0])
     nbformat.write(notebook, release / f"{assignment}.ipynb")
     # -S: no site processing, so the editable install's path hook is not loaded; only the wheel's copy is importable

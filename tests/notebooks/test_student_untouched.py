@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from kit_testing import answer_files, read_answer, student_notebook
+from kit_testing import full_marks_answers, read_answer, run_all, student_notebook
 from make_sample_class import fill  # noqa: I001 - scripts/ is put on sys.path by kit_testing
-from nbclient import NotebookClient
 
 from grader.checks import NOTEBOOKS
 
@@ -31,17 +30,10 @@ def given_cells(notebook):
 
 
 @pytest.mark.parametrize("assignment", list(NOTEBOOKS))
-def test_untouched_notebook_runs_all_kindly(assignment, tmp_path, monkeypatch):
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+def test_untouched_notebook_runs_all_kindly(assignment, tmp_path):
     notebook = student_notebook(assignment)
     start = time.perf_counter()
-    NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    run_all(notebook, tmp_path, allow_errors=True)
     seconds = time.perf_counter() - start
     print(f"{assignment}: untouched notebook, Run All in {seconds:.1f} s")
     assert notebook.cells[-1].get("execution_count"), "Run All reached the last cell"
@@ -75,24 +67,13 @@ def dropout_forward(x, p_drop, mode="train", rng=None):
 """
 
 
-def test_one_crashing_function_still_lets_run_all_reach_the_end(tmp_path, monkeypatch):
+def test_one_crashing_function_still_lets_run_all_reach_the_end(tmp_path):
     """A student whose `dropout_forward` crashes in train mode: every experiment cell that needs it
     says so in one line (the exception and where), and Run All goes on to the last cell."""
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    correct = next(
-        p
-        for p in answer_files()
-        if p.parent.name == "02_dropout" and read_answer(p)[1]["expect"] == "full marks"
-    )
+    correct = full_marks_answers("02_dropout")[0]
     functions = dict(read_answer(correct)[0], dropout_forward=CRASHING_DROPOUT.strip())
     notebook = fill(student_notebook("02_dropout"), functions)
-    NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    run_all(notebook, tmp_path, allow_errors=True)
     assert notebook.cells[-1].get("execution_count"), "Run All reached the last cell"
     stopped = 0
     for index, cell in given_cells(notebook):

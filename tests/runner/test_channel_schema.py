@@ -131,3 +131,23 @@ def test_a_run_the_sandbox_cannot_prepare_is_reported_by_the_server_not_the_chil
         assert handle.setup_error is None
     finally:
         shared.release(server)
+
+
+def test_frames_are_named_once_each_and_must_exist():
+    """A frame named twice would be decoded twice (a thousand names, a thousand copies): refused,
+    like a number naming no frame, or frames that are not bytes."""
+    frame = bytes(64)
+    value = {"kind": "ndarray", "type": "ndarray", "dtype": "float64", "data": 0}
+    twice = {"kind": "sequence", "type": "list", "length": 2, "items": [value, value]}
+    base = {"event": "case", "key": "k", "error": None}
+    good = case_event({**base, "outputs": {"y": value}, "frames": [frame]}, "k", ["y"], 100)
+    assert good["outputs"]["y"]["data"] == frame
+    for outputs, frames in [
+        ({"y": twice}, [frame]),
+        ({"y": value}, []),
+        ({"y": {**value, "data": 1}}, [frame]),
+        ({"y": {**value, "data": -1}}, [frame]),
+        ({"y": value}, ["text"]),
+    ]:
+        with pytest.raises(Interference):
+            case_event({**base, "outputs": outputs, "frames": frames}, "k", ["y"], 100)

@@ -86,12 +86,16 @@ def test_death_reasons():
 
 def test_request_reuses_a_cases_encoded_text():
     class Wire(dict):
-        json = '{"key": "k/0", "plan": [], "returns": {}, "inputs": {}, "marker": 1}'
+        parts = (
+            b'{"key": "k/0", ',
+            memoryview(b'{"plan": [], "returns": {}, "inputs": {}, "marker": 1}')[1:],
+        )
 
     request = json.loads(_request([{"index": 1, "source": "x = 1"}], [Wire(key="k/0")], Limits()))
     assert request == {
         "cells": [{"index": 1, "source": "x = 1"}],
         "output_limit": 20000,
+        "frames": True,  # the child sends arrays as binary frames
         "cases": [{"key": "k/0", "plan": [], "returns": {}, "inputs": {}, "marker": 1}],
     }
 
@@ -141,3 +145,44 @@ def test_the_budget_for_a_whole_submission():
     }
     assert outcome.failures["c/0"] == "timed out after 1 s (an endless loop?)"
     assert outcome.failures["c/3"] == "not run: the submission used its 2 s"
+
+
+def framed_event(*frames: bytes, extra: dict | None = None) -> bytes:
+    line = {"event": "case", "key": "a", "frames": [len(f) for f in frames], **(extra or {})}
+    return json.dumps(line).encode() + b"\n" + b"".join(frames)
+
+
+def test_frames_after_an_event_are_read_whole_and_split_across_reads():
+    first, second = b"\x93NUMPY\n\n" * 3, bytes(range(256)) * 4
+    data = framed_event(first, second) + framed_event(b"") + b'{"event": "done"}\n'
+    read_end, write_end = os.pipe()
+    reader = _EventReader(read_end)
+    deadline = time.monotonic() + 1
+    for start in range(0, len(data), 7):  # 7-byte pieces: lines and frames split anywhere
+        os.write(write_end, data[start : start + 7])
+    os.close(write_end)
+    assert reader.next(deadline) == {"event": "case", "key": "a", "frames": [first, second]}
+    assert reader.next(deadline) == {"event": "case", "key": "a", "frames": [b""]}
+    assert reader.next(deadline) == {"event": "done"}
+    assert reader.next(deadline) == EOF
+    assert reader.outcome.received == len(data)
+
+
+def test_frames_the_child_never_sends(monkeypatch):
+    deadline = time.monotonic() + 1
+    for lengths in ("3", [-1], [1.5], ["1"], [True]):
+        line = json.dumps({"event": "case", "frames": lengths}).encode() + b"\n"
+        assert reader_with(line + b"xxx").next(deadline) == GARBAGE
+    monkeypatch.setattr(process, "MAX_FRAMES", 3)
+    assert reader_with(framed_event(*[b"x"] * 4)).next(deadline) == GARBAGE
+    # frames that never come: a deadline; frames larger than an event may be: refused unread
+    soon = time.monotonic() + 0.1
+    assert reader_with(framed_event(b"x" * 10)[:-4], close=False).next(soon) == TIMEOUT
+    deadline = time.monotonic() + 1
+    assert reader_with(framed_event(b"x" * 10)[:-4]).next(deadline) == EOF
+    monkeypatch.setattr(process, "MAX_EVENT_BYTES", 1000)
+    claimed = json.dumps({"event": "case", "frames": [10**9]}).encode() + b"\n"
+    reader = reader_with(claimed, close=False)
+    assert reader.next(deadline) == OVERSIZED
+    assert reader.outcome.received == len(claimed)
+    assert reader_with(framed_event(b"x" * 990)).next(deadline) == OVERSIZED
