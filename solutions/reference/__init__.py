@@ -2,27 +2,22 @@
 
 This package lives under ``solutions/`` and is not part of the installed ``grader`` package; the
 batch grader finds it through an option (default: the repository's ``solutions/``).
+
+Every public function defined at the top of a module here is exported, so a new exercise only
+adds its module (``solutions/reference/<topic>.py``); nothing is listed by hand.
 """
 
-from .batchnorm import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
-from .capstone import mlp_loss
-from .dropout import dropout_backward, dropout_forward
-from .layernorm import layernorm_backward, layernorm_forward
-from .norms import l1_norm, l1_penalty, l1_penalty_grad, l2_norm, l2_penalty, l2_penalty_grad
+import importlib
+import inspect
+import pkgutil
 
-__all__ = [
-    "l1_norm",
-    "l2_norm",
-    "l1_penalty",
-    "l1_penalty_grad",
-    "l2_penalty",
-    "l2_penalty_grad",
-    "dropout_forward",
-    "dropout_backward",
-    "batchnorm_forward",
-    "batchnorm_backward",
-    "batchnorm_backward_alt",
-    "mlp_loss",
-    "layernorm_forward",
-    "layernorm_backward",
-]
+__all__: list[str] = []
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    _module = importlib.import_module(f".{_info.name}", __name__)
+    for _name, _function in inspect.getmembers(_module, inspect.isfunction):
+        if not _name.startswith("_") and _function.__module__ == _module.__name__:
+            if _name in globals():
+                raise ImportError(f"reference: {_name} is defined twice ({_module.__name__})")
+            globals()[_name] = _function
+            __all__.append(_name)
