@@ -22,7 +22,7 @@ own). A hidden check is a row of its own that uses the same kinds (hidden tests 
 are released ``after_published``; a mixed check would leak hidden messages).
 
 **Errors carried forward.** A backward kind whose plan also returns the student's forward output
-passes ``carry=Carry(check, forward, variants)`` to :func:`compare`: when the forward fails the
+passes ``carry=Carry(check, variants, forward)`` to :func:`compare`: when the forward fails the
 reference but matches a catalogued variant, and the backward matches *that variant's* exact
 gradient, the case is marked ``carried_forward`` (earned unless the course turns the rule off, see
 :attr:`~grader.checks.base.CheckResult.carry_forward`) and the message says which check charged
