@@ -41,7 +41,7 @@ from grader.checks.base import (
     let,
     var,
 )
-from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare
+from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare, slice_error
 from grader.toolkit.gradcheck import numerical_gradient_array
 
 VALUE_TOL = 1e-5  # see the module docstring: float32 passes, every catalogued mistake fails
@@ -187,21 +187,11 @@ def _running(xs, rm, rv, momentum, *, swapped=False, ddof=0):
     return rm, rv
 
 
-def _error(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest difference relative to the size of its column ((N, D)) or of the array ((D,)).
-
-    Per column, because features differ in scale (dx of a quiet feature is ~30 times that of an
-    ordinary one); per array for (D,) vectors, because an entry of dgamma or dbeta is a sum of N
-    terms that can cancel, and float32 round-off is relative to the terms, not to their sum.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    diff = np.abs(a - b)
-    if diff.size == 0:
-        return 0.0
-    if diff.ndim == 2:
-        scale = np.abs(a).max(axis=0) + np.abs(b).max(axis=0)
-        return float(np.max(diff.max(axis=0) / np.maximum(scale, 1e-8)))
-    return float(diff.max() / max(1e-8, float(np.abs(a).max() + np.abs(b).max())))
+#: Largest difference relative to the size of its column ((N, D)) or of the array ((D,)). Per
+#: column, because features differ in scale (dx of a quiet feature is ~30 times that of an
+#: ordinary one); per array for (D,) vectors, because an entry of dgamma or dbeta is a sum of N
+#: terms that can cancel, and float32 round-off is relative to the terms, not to their sum.
+_error = slice_error(axis=0)
 
 
 def _eps(case: Case) -> float:

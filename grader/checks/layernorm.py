@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks.base import Case, Misconception, call, given, var
-from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare
+from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare, slice_error
 
 NOTEBOOK = "05_layernorm"
 FUNCTIONS = ("layernorm_forward", "layernorm_backward")
@@ -96,16 +96,8 @@ MISCONCEPTIONS = {m.id: m for m in CATALOGUE}
 
 
 # --------------------------------------------------------------------------- the metric
-def row_error(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest difference relative to the size of its row ((N, D)) or of the array ((D,))."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    diff = np.abs(a - b)
-    if diff.size == 0:
-        return 0.0
-    if diff.ndim == 2:
-        scale = np.abs(a).max(axis=1) + np.abs(b).max(axis=1)
-        return float(np.max(diff.max(axis=1) / np.maximum(scale, 1e-8)))
-    return float(diff.max() / max(1e-8, float(np.abs(a).max() + np.abs(b).max())))
+#: Largest difference relative to the size of its row ((N, D)) or of the array ((D,)).
+row_error = slice_error(axis=1)
 
 
 # --------------------------------------------------------------------------- mistaken layers

@@ -253,6 +253,22 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(diff.max() / max(scale, 1e-8))
 
 
+def slice_error(axis: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    """A metric for (N, D) arrays: the worst slice's :func:`relative_error`, one slice per column
+    (``axis=0``) or per row (``axis=1``), for data whose columns or rows differ in scale; other
+    arrays are compared as a whole (:func:`relative_error`)."""
+
+    def error(a: np.ndarray, b: np.ndarray) -> float:
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        diff = np.abs(a - b)
+        if diff.ndim != 2 or diff.size == 0:
+            return relative_error(a, b)
+        scale = np.abs(a).max(axis=axis) + np.abs(b).max(axis=axis)
+        return float(np.max(diff.max(axis=axis) / np.maximum(scale, 1e-8)))
+
+    return error
+
+
 def received(got: Returned | None, like, what: str, notes: list) -> Any:
     """The student's value shaped like the expected one ``like`` (array, number or list of
     arrays), or a :class:`Mismatch` saying precisely what is wrong with it."""

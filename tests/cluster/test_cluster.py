@@ -18,7 +18,12 @@ pytest.importorskip("distributed")
 
 import cluster_faults  # noqa: E402
 from distributed import Client, LocalCluster, Security  # noqa: E402
-from hostile.hostile_helpers import CORRECT_FORWARD, FULL, submission  # noqa: E402
+from hostile.hostile_helpers import (  # noqa: E402
+    FULL,
+    IDLE_LIMITS,
+    SLACK,
+    idle_class,
+)
 from kit_testing import ROOT  # noqa: E402
 
 from grader.__main__ import main  # noqa: E402
@@ -428,32 +433,12 @@ def test_oversized_or_unreadable_notebooks_are_not_sent(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- time budgets
-# a notebook that idles: cells just under their limit, then every case just under its own
-IDLE_FORWARD = "import time\ntime.sleep(1.2)\n" + CORRECT_FORWARD.replace(
-    "    if mode", "    time.sleep(0.9)\n    if mode", 1
-)
-BUDGET_LIMITS = Limits(cells_seconds=1.5, case_seconds=1.0, total_seconds=3.0)
-SLACK = 3.0  # loading, judging and starting a child are outside a run's own clock
-
-
-def idle_class(tmp_path, idle_notebooks: int) -> list[Target]:
-    """alice and bob hand in one correct notebook each; mallory ``idle_notebooks`` idle ones,
-    each a target of its own (as tests/hostile/test_budgets.py builds them)."""
-    for student in ("alice", "bob"):
-        submission(tmp_path, CORRECT_FORWARD + f"# {student}\n", student=student)
-    targets = discover([tmp_path / "submitted"])
-    for i in range(idle_notebooks):
-        path = submission(tmp_path / f"idle{i}", IDLE_FORWARD + f"# copy {i}\n", student="mallory")
-        targets.append(Target(path, student="mallory", assignment="02_dropout"))
-    return targets
-
-
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_the_student_budget_holds_on_the_cluster(local_cluster, reference, tmp_path):
     """One student's idle notebooks stop after her budget on the cluster as with --jobs: the
     client grants before it submits and settles on the result; the others are graded in full."""
-    limits = dataclasses.replace(BUDGET_LIMITS, student_seconds=5.0)
+    limits = dataclasses.replace(IDLE_LIMITS, student_seconds=5.0)
     targets = idle_class(tmp_path, 6)
     results, summary = on_cluster(local_cluster, targets, reference, limits=limits)
     assert summary.failed == 0
@@ -485,7 +470,7 @@ def test_a_spent_batch_budget_on_the_cluster_leaves_the_rest_for_the_next_run(
 ):
     """No task is submitted once the batch budget is spent: those notebooks get the same
     non-final result as locally, are not stored, and the same command grades them next time."""
-    limits = dataclasses.replace(BUDGET_LIMITS, batch_seconds=2.0)
+    limits = dataclasses.replace(IDLE_LIMITS, batch_seconds=2.0)
     targets = idle_class(tmp_path, 6)
     # the client's cases are built once per salt (cached): build them before the clock starts,
     # so that the 2 s are spent on grading whichever tests ran before this one

@@ -16,7 +16,7 @@ import pytest
 from kit_testing import failed_checks, student_notebook
 
 from grader.checks import checks_for
-from grader.grading import SubmissionResult, Target, grade_notebook
+from grader.grading import SubmissionResult, Target, discover, grade_notebook
 from grader.runner import sandbox
 from grader.runner.process import Limits
 
@@ -192,3 +192,27 @@ def processes_with(marker: str) -> list[int]:
         if marker.encode() in command:
             found.append(int(entry.name))
     return found
+
+
+# --------------------------------------------------------------------------- time budgets
+# a notebook that idles: cells just under their limit, then every case just under its own
+IDLE = "import time\ntime.sleep(1.2)\n" + CORRECT_FORWARD.replace(
+    "    if mode", "    time.sleep(0.9)\n    if mode", 1
+)
+IDLE_LIMITS = Limits(cells_seconds=1.5, case_seconds=1.0, total_seconds=3.0)
+SLACK = 3.0  # loading, judging and starting a child are outside a run's own clock
+
+
+def idle_class(tmp_path, idle_notebooks: int) -> list[Target]:
+    """alice and bob hand in one correct notebook; mallory hands in ``idle_notebooks`` idle
+    ones (different bytes, so none is graded once for all)."""
+    for student in ("alice", "bob"):
+        submission(tmp_path, CORRECT_FORWARD + f"# {student}\n", student=student)
+    targets = discover([tmp_path / "submitted"])
+    # The layout grades one notebook per student and assignment (tests/hostile/test_identity.py),
+    # so the time budget is tested on what that leaves: many targets of one student, as many
+    # assignments (or a course's own layout) would give; the budget must hold whatever they are.
+    for i in range(idle_notebooks):
+        path = submission(tmp_path / f"idle{i}", IDLE + f"# copy {i}\n", student="mallory")
+        targets.append(Target(path, student="mallory", assignment="02_dropout"))
+    return targets

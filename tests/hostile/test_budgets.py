@@ -12,42 +12,23 @@ import dataclasses
 from hostile_helpers import (  # noqa: F401 - real_sandbox is an autouse fixture
     CORRECT_FORWARD,
     FULL,
+    IDLE,
+    IDLE_LIMITS,
+    SLACK,
+    idle_class,
     real_sandbox,
     submission,
 )
 
-from grader.grading import Target, discover, grade_many
+from grader.grading import Target, grade_many
 from grader.report.gradescope import results_json
-from grader.runner.process import Limits
 from grader.store import Context, Store, grade_with_store
-
-# a notebook that idles: cells just under their limit, then every case just under its own
-IDLE = "import time\ntime.sleep(1.2)\n" + CORRECT_FORWARD.replace(
-    "    if mode", "    time.sleep(0.9)\n    if mode", 1
-)
-LIMITS = Limits(cells_seconds=1.5, case_seconds=1.0, total_seconds=3.0)
-SLACK = 3.0  # loading, judging and starting a child are outside a run's own clock
-
-
-def idle_class(tmp_path, idle_notebooks: int):
-    """alice and bob hand in one correct notebook; mallory hands in ``idle_notebooks`` idle
-    ones (different bytes, so none is graded once for all)."""
-    for student in ("alice", "bob"):
-        submission(tmp_path, CORRECT_FORWARD + f"# {student}\n", student=student)
-    targets = discover([tmp_path / "submitted"])
-    # The layout grades one notebook per student and assignment (tests/hostile/test_identity.py),
-    # so the time budget is tested on what that leaves: many targets of one student, as many
-    # assignments (or a course's own layout) would give; the budget must hold whatever they are.
-    for i in range(idle_notebooks):
-        path = submission(tmp_path / f"idle{i}", IDLE + f"# copy {i}\n", student="mallory")
-        targets.append(Target(path, student="mallory", assignment="02_dropout"))
-    return targets
 
 
 def test_one_student_with_many_idle_notebooks_gets_only_the_student_budget(tmp_path, reference):
     """The issue's attack, scaled down: mallory's idle notebooks stop after her budget, the
     others are graded in full, and every result states the limits it was graded under."""
-    limits = dataclasses.replace(LIMITS, student_seconds=5.0)
+    limits = dataclasses.replace(IDLE_LIMITS, student_seconds=5.0)
     targets = idle_class(tmp_path, 6)
     results = grade_many(targets, jobs=2, reference=reference, limits=limits, progress=False)
     by_student: dict[str, list] = {}
@@ -76,7 +57,7 @@ def test_one_student_with_many_idle_notebooks_gets_only_the_student_budget(tmp_p
 def test_a_spent_batch_budget_leaves_the_rest_for_the_next_run(tmp_path, reference):
     """The batch budget: no notebook starts once it is spent; those get a non-final result,
     are not stored, and the same command run again grades exactly them."""
-    limits = dataclasses.replace(LIMITS, batch_seconds=2.0)
+    limits = dataclasses.replace(IDLE_LIMITS, batch_seconds=2.0)
     targets = idle_class(tmp_path, 4)
     store = Store(tmp_path / "store")
     context = Context(salt="a course salt", reference=reference, limits=limits)
@@ -96,7 +77,7 @@ def test_a_spent_batch_budget_leaves_the_rest_for_the_next_run(tmp_path, referen
 def test_variant_parallel_notebooks_of_one_student_share_one_budget(tmp_path, reference):
     """Variant: two workers grade mallory's notebooks at once; each reserves its time when it
     starts, so together they cannot take more than her budget."""
-    limits = dataclasses.replace(LIMITS, student_seconds=3.5)
+    limits = dataclasses.replace(IDLE_LIMITS, student_seconds=3.5)
     for i in range(4):
         path = submission(tmp_path, IDLE + f"# copy {i}\n", student="mallory")
         path.rename(path.with_name(f"copy{i}.ipynb"))
@@ -111,7 +92,7 @@ def test_a_students_notebooks_graded_at_once_never_refuse_each_other(tmp_path, r
     """Found at merge (the cluster tests compare with a local --jobs 2 run): when one notebook's
     limit reserved the whole student budget, the student's next notebook, started meanwhile, was
     refused for good although almost nothing had been used. Reserved time is not spent: it waits."""
-    limits = dataclasses.replace(LIMITS, total_seconds=10.0, student_seconds=6.0)
+    limits = dataclasses.replace(IDLE_LIMITS, total_seconds=10.0, student_seconds=6.0)
     targets = [
         Target(
             submission(tmp_path / f"n{i}", CORRECT_FORWARD + f"# {i}\n", student="ada"),
