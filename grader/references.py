@@ -51,13 +51,7 @@ def load(explicit: str | os.PathLike | None = None) -> ModuleType | None:
     cached = sys.modules.get(MODULE_NAME)
     if cached is not None and Path(cached.__file__).parent == folder:
         return cached
-    spec = importlib.util.spec_from_file_location(
-        MODULE_NAME, folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    spec.loader.exec_module(module)
-    return module
+    return _import_from(folder, MODULE_NAME)
 
 
 def _import_from(path: Path, private_name: str) -> ModuleType:

@@ -41,7 +41,7 @@ from typing import Any
 
 from grader import __version__
 from grader.checks import CHECKS
-from grader.checks.base import CaseResult, CheckResult
+from grader.checks.base import CaseResult, Check, CheckResult
 from grader.grading import SubmissionResult, Target
 from grader.runner.process import DEFAULT_LIMITS, Limits
 from grader.runner.submission import assignment_from_path
@@ -197,7 +197,7 @@ def result_from_dict(data: dict) -> SubmissionResult:
             continue
         value = data[f.name]
         if f.name == "checks":
-            value = [_check_from_dict(c) for c in value]
+            value = [check_from_dict(c) for c in value]
         elif f.name == "path":
             value = Path(value)
         kwargs[f.name] = _typed(f, value)
@@ -221,14 +221,16 @@ def _check_to_dict(check_result: CheckResult) -> dict:
     return data
 
 
-def _check_from_dict(data: dict) -> CheckResult:
+def check_from_dict(data: dict, check: Check | None = None) -> CheckResult:
+    """A stored check result; its :class:`Check` is the library's of that id, or ``check``
+    (a reader that keeps results of checks the library no longer has)."""
     kwargs: dict[str, Any] = {}
     for f in fields(CheckResult):
         if f.name not in data or f.name in POLICY_FIELDS:
             continue
         value = data[f.name]
         if f.name == "check":
-            value = CHECKS[value]
+            value = CHECKS[value] if check is None else check
         elif f.name == "cases":
             value = [
                 CaseResult(

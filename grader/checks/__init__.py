@@ -2,9 +2,8 @@
 
 Topics are found, never listed by hand:
 
-* every module of this package that defines ``TOPIC`` (a :class:`~grader.checks.table.Topic`),
-  or, until it is migrated to the table API, the legacy attributes ``NOTEBOOK``, ``FUNCTIONS``,
-  ``MISCONCEPTIONS`` and ``CHECKS`` - a new built-in exercise needs no edit here;
+* every module of this package that defines ``TOPIC`` (a :class:`~grader.checks.table.Topic`):
+  a new built-in exercise needs no edit here;
 * every entry point of the group ``dnn_kit.topics`` in the installed distributions, each naming
   a ``Topic`` object (``mycourse.checks:TOPIC``): an instructor's own topic, kept outside this
   repository (its reference solutions stay private, see :mod:`grader.references`).
@@ -89,7 +88,7 @@ def from_topic(topic: Topic, origin: str, module_name: str, checks=None, title="
         misconceptions=topic.catalogue,
         checks=tuple(topic.checks() if checks is None else checks),
         origin=origin,
-        fixtures=getattr(topic, "fixtures", "") or _package_of(module_name),
+        fixtures=topic.fixtures or _package_of(module_name),
         reference=topic.reference,
         title=title,
         topic=topic,
@@ -109,17 +108,6 @@ def _builtin() -> list[Registered]:
             found.append(
                 from_topic(
                     module.TOPIC, info.name, info.name, getattr(module, "CHECKS", None), title
-                )
-            )
-        elif all(hasattr(module, n) for n in ("NOTEBOOK", "FUNCTIONS", "MISCONCEPTIONS", "CHECKS")):
-            found.append(
-                Registered(
-                    notebook=module.NOTEBOOK,
-                    functions=tuple(module.FUNCTIONS),
-                    misconceptions=dict(module.MISCONCEPTIONS),
-                    checks=tuple(module.CHECKS),
-                    origin=info.name,
-                    title=title,
                 )
             )
     return found

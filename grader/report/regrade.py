@@ -37,11 +37,11 @@ from grader.report.spreadsheet import csv_text
 from grader.results import SubmissionResult
 from grader.store import (
     DEFAULT_STORE_NAME,
-    POLICY_FIELDS,
     STORE_FORMAT,
     Context,
     Graded,
     Store,
+    check_from_dict,
     file_sha256,
     result_from_dict,
     write_atomic,
@@ -257,23 +257,7 @@ def _check_from_stored(data: dict, assignment: str, library_points: dict[str, fl
     )
     if check_id in library_points:
         check = dataclasses.replace(check, points=library_points[check_id])
-    case_fields = {f.name for f in dataclasses.fields(CaseResult)}
-    cases = [
-        CaseResult(
-            **{
-                k: tuple(v) if isinstance(v, list) else v
-                for k, v in case.items()
-                if k in case_fields
-            }
-        )
-        for case in data.get("cases", [])
-    ]
-    extra = {
-        f.name: data[f.name]
-        for f in dataclasses.fields(CheckResult)
-        if f.name in data and f.name not in ("check", "cases", *POLICY_FIELDS)
-    }
-    return CheckResult(check=check, cases=cases, **extra)
+    return check_from_dict(data, check)
 
 
 def _library_points(history: list[dict]):
@@ -481,8 +465,7 @@ def check_reasons(a: CheckResult | None, b: CheckResult | None) -> list[str]:
 def _verdict(case: CaseResult, check: CheckResult) -> str:
     if case.passed:
         return "passes"
-    earned = getattr(case, "earned", None)
-    if earned is not None and earned(getattr(check, "carry_forward", True)):
+    if case.earned(check.carry_forward):
         return "passes by errors carried forward"
     return "fails"
 
@@ -498,7 +481,7 @@ def _case_reasons(name, a: CaseResult, b: CaseResult, ca, cb) -> list[str]:
         reasons.append(f"case {name!r} {before} -> {after}")
     elif a.message != b.message:
         reasons.append(f"case {name!r} message changed")
-    if getattr(a, "points", 1.0) != getattr(b, "points", 1.0):
+    if a.points != b.points:
         reasons.append(f"case {name!r} weight {a.points:g} -> {b.points:g}")
     return reasons
 
