@@ -10,7 +10,8 @@ differences. The student's cache stays opaque: a backward case calls the student
 **Errors carried forward.** A backward case also returns the student's forward ``out``. When it
 fails the reference but matches a catalogued forward mistake (N - 1 variance, ε outside the root,
 another ε, statistics per example), and the gradients are the exact gradients *of that mistaken
-forward* at the case's inputs (analytic, :func:`_forward_backward`), the case keeps its points:
+forward* at the case's inputs (analytic,
+:func:`~grader.checks.normalisation.variant_backward`), the case keeps its points:
 the mistake was charged in ``bn_forward_train``.
 
 Inputs are made to tell the catalogued mistakes apart: ``gamma`` random with mixed signs (never
@@ -41,6 +42,7 @@ from grader.checks.base import (
     let,
     var,
 )
+from grader.checks.normalisation import variant_backward, variant_forward
 from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare, slice_error
 from grader.toolkit.gradcheck import numerical_gradient_array
 
@@ -152,32 +154,6 @@ def _normalised(x, mu, v, gamma, beta, eps):
     return gamma * (x - mu) / np.sqrt(v + eps) + beta
 
 
-def _forward_backward(x, gamma, beta, dout, eps, *, ddof=0, axis=0, eps_outside=False):
-    r"""A (possibly mistaken) training forward and its exact gradients (dx, dgamma, dbeta).
-
-    The statistics are taken over ``axis`` (1: per example, as layer norm does), the variance
-    divides by ``x.shape[axis] - ddof``, and :math:`s = \sqrt{v + \epsilon}` or, with
-    ``eps_outside``, :math:`s = \sqrt{v} + \epsilon`; out = gamma (x - mu) / s + beta. The
-    gradient follows the graph: through x - mu directly, through s(v(x - mu)), and through mu.
-    """
-    mu = x.mean(axis=axis, keepdims=True)
-    xc = x - mu
-    m = x.shape[axis] - ddof
-    v = (xc**2).sum(axis=axis, keepdims=True) / m
-    if eps_outside:
-        root = np.sqrt(v)
-        s, ds_dv = root + eps, 0.5 / root
-    else:
-        s = np.sqrt(v + eps)
-        ds_dv = 0.5 / s
-    xhat = xc / s
-    g = dout * gamma
-    dv = -(g * xc).sum(axis=axis, keepdims=True) / s**2 * ds_dv
-    dxc = g / s + dv * 2.0 * xc / m
-    dx = dxc - dxc.mean(axis=axis, keepdims=True)
-    return gamma * xhat + beta, dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
-
-
 def _running(xs, rm, rv, momentum, *, swapped=False, ddof=0):
     """Running statistics after training calls on the batches ``xs`` (a variant's recursion)."""
     keep = 1.0 - momentum if swapped else momentum
@@ -209,24 +185,23 @@ def _train_variants(x, gamma, beta, eps, dout=None) -> list[Variant]:
     gradients of the mistaken forward (for errors carried forward in the backward checks)."""
     mistakes = [
         ("bn.unbiased_variance", "the batch variance divided by N - 1", eps, {"ddof": 1}),
-        ("bn.eps_outside_sqrt", "dividing by sqrt(var) + eps", eps, {"eps_outside": True}),
+        ("bn.eps_outside_sqrt", "dividing by sqrt(var) + eps", eps, {"outside": True}),
         ("bn.wrong_axis", "statistics over axis 1 (per example)", eps, {"axis": 1}),
         *(("bn.wrong_eps", f"epsilon = {e:g} instead of {eps:g}", e, {}) for e in OTHER_EPS),
     ]
-    upstream = np.zeros_like(x) if dout is None else dout
     variants = []
     for mid, description, e, how in mistakes:
         if mid == "bn.wrong_eps" and e == eps:
             continue
-        out, dx, dgamma, dbeta = _forward_backward(x, gamma, beta, upstream, e, **how)
-        carried = {} if dout is None else {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+        out = variant_forward(x, gamma, beta, e, **how)
+        carried = {} if dout is None else variant_backward(x, gamma, dout, e, **how)
         variants.append(Variant(mid, description, {"out": out}, carried))
     return variants
 
 
 def _test_variants(x, gamma, beta, rm, rv, eps) -> list[Variant]:
     """Test-mode mistakes with the running statistics ``rm``, ``rv``."""
-    batch = _forward_backward(x, gamma, beta, np.zeros_like(x), eps)[0]
+    batch = variant_forward(x, gamma, beta, eps)
     outside = gamma * (x - rm) / (np.sqrt(rv) + eps) + beta
     return [
         Variant(

@@ -25,8 +25,11 @@ variants' gradients below are analytic; the tests confirm them by finite differe
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from grader.checks import normalisation
 from grader.checks.base import Case, Misconception, call, given, var
 from grader.checks.table import Carry, Kind, Row, Spec, Topic, Variant, compare, slice_error
 
@@ -101,43 +104,10 @@ row_error = slice_error(axis=1)
 
 
 # --------------------------------------------------------------------------- mistaken layers
-def normalise(x, eps, *, axis=1, ddof=0, outside=False):
-    r"""x̂ and the divisor s of a (possibly mistaken) normalisation along ``axis``.
-
-    :math:`s = \sqrt{\sigma^2 + \epsilon}` (``outside``: :math:`\sqrt{\sigma^2} + \epsilon`) with
-    :math:`\sigma^2 = \frac{1}{M - \text{ddof}} \sum (x - \mu)^2` over the M entries of ``axis``.
-    """
-    mu = x.mean(axis=axis, keepdims=True)
-    var = x.var(axis=axis, ddof=ddof, keepdims=True)
-    s = np.sqrt(var) + eps if outside else np.sqrt(var + eps)
-    return (x - mu) / s, s, var
-
-
-def variant_forward(x, gamma, beta, eps, *, axis=1, ddof=0, outside=False, use_gamma=True):
-    """The output of layer norm (defaults) or of one of its catalogued mistakes."""
-    xhat, _, _ = normalise(x, eps, axis=axis, ddof=ddof, outside=outside)
-    return (gamma * xhat if use_gamma else xhat) + beta
-
-
-def variant_backward(x, gamma, dout, eps, *, axis=1, ddof=0, outside=False, use_gamma=True):
-    r"""The exact gradients of :func:`variant_forward` (same options), analytic.
-
-    With :math:`g = \gamma\,\mathrm{dout}` (or ``dout`` without γ) and means over ``axis``,
-
-    .. math:: dx = \frac{1}{s}\left(g - \overline{g} - k\, \hat x\, \overline{g \hat x}\right),
-
-    where :math:`k = M / (M - \text{ddof})` for ε inside the root and
-    :math:`k = s / \sqrt{\sigma^2}` for ε outside it. :math:`d\gamma = \sum_i \mathrm{dout}\,\hat x`
-    (0 when the forward ignores γ) and :math:`d\beta = \sum_i \mathrm{dout}`, over the examples.
-    """
-    xhat, s, var = normalise(x, eps, axis=axis, ddof=ddof, outside=outside)
-    g = gamma * dout if use_gamma else dout
-    m = x.shape[axis]
-    k = s / np.sqrt(var) if outside else m / (m - ddof)
-    mean = lambda v: v.mean(axis=axis, keepdims=True)  # noqa: E731
-    dx = (g - mean(g) - k * xhat * mean(g * xhat)) / s
-    dgamma = (dout * xhat).sum(axis=0) if use_gamma else np.zeros_like(gamma)
-    return {"dx": dx, "dgamma": dgamma, "dbeta": dout.sum(axis=0)}
+# layer norm is the normalisation over the features (axis 1); its mistakes change the options
+normalise = partial(normalisation.normalise, axis=1)
+variant_forward = partial(normalisation.variant_forward, axis=1)
+variant_backward = partial(normalisation.variant_backward, axis=1)
 
 
 def _eps(case: Case) -> float:
