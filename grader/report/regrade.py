@@ -32,6 +32,7 @@ from typing import Any
 from grader.checks import CHECKS
 from grader.checks.base import CaseResult, Check, CheckResult
 from grader.report.course_file import COURSE_FILE, identity, notebook_label, read_course_file
+from grader.report.feedback import case_state
 from grader.report.points import apply_points
 from grader.report.spreadsheet import csv_text
 from grader.results import SubmissionResult
@@ -462,12 +463,11 @@ def check_reasons(a: CheckResult | None, b: CheckResult | None) -> list[str]:
     return reasons
 
 
+VERDICTS = {"pass": "passes", "kept": "passes by errors carried forward", "fail": "fails"}
+
+
 def _verdict(case: CaseResult, check: CheckResult) -> str:
-    if case.passed:
-        return "passes"
-    if case.earned(check.carry_forward):
-        return "passes by errors carried forward"
-    return "fails"
+    return VERDICTS[case_state(case, check.carry_forward)]
 
 
 def _earned(cases: list[CaseResult], check: CheckResult) -> int:
